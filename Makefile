@@ -1,0 +1,35 @@
+# Two entry points for newcomers: `make run` and `make test`. Everything else is detail.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DB     ?= sqlite+aiosqlite:///var/simrelay.db
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: run test lint typecheck unit venv clean bench
+
+$(BIN)/simrelay: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/simrelay
+
+venv: $(BIN)/simrelay
+
+run: venv
+	mkdir -p var
+	$(BIN)/simrelay db upgrade --db $(DB)
+	$(BIN)/simrelay serve --db $(DB) --listen $(LISTEN)
+
+lint: venv
+	$(BIN)/ruff check gatewayd api tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy gatewayd/at gatewayd/sms gatewayd/hardware
+
+test: lint
+	$(BIN)/pytest
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The SimRelay HTTP API: aiohttp app factory, routes, auth; talks to services, never to modems."""

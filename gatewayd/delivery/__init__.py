@@ -1,0 +1,1 @@
+"""Delivery of events to the outside: webhooks and the realtime feed."""

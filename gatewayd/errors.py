@@ -1,0 +1,38 @@
+"""Domain errors shared across layers. Each carries its evidence; only api/errors.py maps them to HTTP."""
+
+from __future__ import annotations
+
+
+class SimRelayError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(SimRelayError):
+    """A configuration value is missing or invalid; the message names the source file and key."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}")
+        self.source = source
+        self.key = key
+        self.problem = problem
+
+
+class NotFound(SimRelayError):
+    """The thing does not exist or is outside the caller's organisation (never say which)."""
+
+
+class Forbidden(SimRelayError):
+    """The caller is authenticated but not allowed to do this."""
+
+
+class Conflict(SimRelayError):
+    """The request is valid but conflicts with the current state (e.g. a lock held by someone else)."""
+
+
+class ValidationFailed(SimRelayError):
+    """Input failed validation; `errors` maps each field to its messages."""
+
+    def __init__(self, errors: dict[str, list[str]], message: str | None = None) -> None:
+        first = next(iter(errors.values()), ["The given data was invalid."])[0]
+        super().__init__(message or first)
+        self.errors = errors

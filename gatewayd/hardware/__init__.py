@@ -1,0 +1,1 @@
+"""Modem profiles and bank maps loaded from hardware/*.toml; pure, stdlib only."""

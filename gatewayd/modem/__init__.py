@@ -1,0 +1,1 @@
+"""Per-modem driver, supervisor, inbox and outbox: the asyncio side of one modem."""

@@ -1,0 +1,1 @@
+"""Use cases that own transactions; called by the API, the gateway and the CLI."""

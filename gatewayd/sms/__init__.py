@@ -1,0 +1,1 @@
+"""SMS PDU codec, concatenation and message identity; pure, stdlib only."""

@@ -1,0 +1,1 @@
+"""Serial transports that feed bytes from a port into an AT session."""
