@@ -1,0 +1,234 @@
+"""Settings: TOML file, then `SIMRELAY_<SECTION>_<KEY>` environment overrides, then CLI flags.
+
+Produces one frozen, validated `Settings`. Every error names where the bad value came from (the file,
+`environment` or `command line`) and the dotted key, and is raised at start, never later.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from gatewayd.errors import ConfigError
+
+DEFAULT_CONFIG_PATHS = (Path("/etc/simrelay/simrelay.toml"), Path("simrelay.toml"))
+DEFAULT_DB_URL = "sqlite+aiosqlite:///var/simrelay.db"
+ENV_PREFIX = "SIMRELAY_"
+
+
+@dataclass(frozen=True)
+class DbSettings:
+    url: str = DEFAULT_DB_URL
+
+
+@dataclass(frozen=True)
+class ApiSection:
+    listen: str = "127.0.0.1:8080"
+    public_url: str = ""  # what clients are told (websocket-config, OAuth); derived from listen when empty
+    max_body_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True)
+class GatewaySection:
+    modems: tuple[str, ...] = ()  # static serial ports, always driven
+    discover: bool = True  # enumerate and watch udev for known modems
+    profiles_dir: str = ""  # empty: the profiles shipped with the package
+    banks_dir: str = ""
+    baudrate: int = 115200
+    sweep_interval_s: float = 60.0  # AT+CMGL sweep that catches what a lost +CMTI left behind
+    poll_interval_s: float = 30.0  # signal and registration
+
+
+@dataclass(frozen=True)
+class SimulateSection:
+    count: int = 0
+    control: str = "127.0.0.1:8026"
+    directory: str = "var/simulated"
+
+
+@dataclass(frozen=True)
+class LogSection:
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: DbSettings = field(default_factory=DbSettings)
+    api: ApiSection = field(default_factory=ApiSection)
+    gateway: GatewaySection = field(default_factory=GatewaySection)
+    simulate: SimulateSection = field(default_factory=SimulateSection)
+    log: LogSection = field(default_factory=LogSection)
+    source: str = "defaults"  # the file the settings came from, for messages
+
+
+def _check_listen(value: str) -> str | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return "expected HOST:PORT with a port from 1 to 65535"
+    return None
+
+
+def _check_db_url(value: str) -> str | None:
+    if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        return "expected a sqlite+aiosqlite:// or postgresql+asyncpg:// URL"
+    return None
+
+
+def _check_level(value: str) -> str | None:
+    if value.lower() not in {"debug", "info", "warning", "error"}:
+        return "expected one of debug, info, warning, error"
+    return None
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _non_negative(value: float) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
+# Extra checks beyond the type, by dotted key.
+_CHECKS: Mapping[str, Callable[[Any], str | None]] = {
+    "db.url": _check_db_url,
+    "api.listen": _check_listen,
+    "api.max_body_bytes": _positive,
+    "gateway.baudrate": _positive,
+    "gateway.sweep_interval_s": _positive,
+    "gateway.poll_interval_s": _positive,
+    "simulate.count": _non_negative,
+    "simulate.control": _check_listen,
+    "log.level": _check_level,
+}
+
+_SECTIONS: Mapping[str, type] = {
+    "db": DbSettings,
+    "api": ApiSection,
+    "gateway": GatewaySection,
+    "simulate": SimulateSection,
+    "log": LogSection,
+}
+
+
+def _coerce(source: str, key: str, value: Any, default: Any, *, from_text: bool) -> Any:
+    """Convert `value` to the type of `default`; text from the environment is parsed."""
+    expected = type(default)
+    try:
+        if expected is bool:
+            if from_text:
+                lowered = str(value).strip().lower()
+                if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError
+                return lowered in {"1", "true", "yes", "on"}
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if expected is tuple:
+            if from_text:
+                return tuple(part.strip() for part in str(value).split(",") if part.strip())
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError
+            return tuple(value)
+        if expected is int:
+            if isinstance(value, bool) or (not from_text and not isinstance(value, int)):
+                raise ValueError
+            return int(value)
+        if expected is float:
+            if isinstance(value, bool) or (not from_text and not isinstance(value, int | float)):
+                raise ValueError
+            return float(value)
+        if not from_text and not isinstance(value, str):
+            raise ValueError
+        return str(value)
+    except ValueError:
+        names = {bool: "a boolean", tuple: "a list of strings", int: "an integer", float: "a number"}
+        raise ConfigError(source, key, f"expected {names.get(expected, 'a string')}, got {value!r}") from None
+
+
+def _apply(
+    settings: Settings, source: str, values: Mapping[str, Mapping[str, Any]], *, from_text: bool
+) -> Settings:
+    updates: dict[str, Any] = {}
+    for section_name, section_values in values.items():
+        section_type = _SECTIONS.get(section_name)
+        if section_type is None:
+            raise ConfigError(source, section_name, "unknown section")
+        if not isinstance(section_values, Mapping):
+            raise ConfigError(source, section_name, "expected a table")
+        current = updates.get(section_name, getattr(settings, section_name))
+        known = {f.name for f in fields(section_type)}
+        changes: dict[str, Any] = {}
+        for key, raw in section_values.items():
+            dotted = f"{section_name}.{key}"
+            if key not in known:
+                raise ConfigError(source, dotted, "unknown key")
+            value = _coerce(source, dotted, raw, getattr(section_type(), key), from_text=from_text)
+            check = _CHECKS.get(dotted)
+            problem = check(value) if check else None
+            if problem:
+                raise ConfigError(source, dotted, f"{problem} (got {raw!r})")
+            changes[key] = value
+        updates[section_name] = replace(current, **changes)
+    return replace(settings, **updates)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "(file)", f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "(file)", f"cannot be read: {exc.strerror}") from None
+
+
+def _environment_values(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """`SIMRELAY_GATEWAY_POLL_INTERVAL_S=5` → {"gateway": {"poll_interval_s": "5"}}."""
+    values: dict[str, dict[str, str]] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section, _, key = rest.partition("_")
+        if section in _SECTIONS and key:
+            values.setdefault(section, {})[key] = raw
+    return values
+
+
+def load_settings(
+    config_path: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """File (explicit, else the first default path that exists), then environment, then CLI overrides."""
+    environ = os.environ if environ is None else environ
+    settings = Settings()
+    path: Path | None = None
+    if config_path is not None:
+        path = Path(config_path)
+        if not path.is_file():
+            raise ConfigError(config_path, "(file)", "no such file")
+    else:
+        path = next((p for p in DEFAULT_CONFIG_PATHS if p.is_file()), None)
+    if path is not None:
+        settings = _apply(settings, str(path), _read_file(path), from_text=False)
+        settings = replace(settings, source=str(path))
+    settings = _apply(settings, "environment", _environment_values(environ), from_text=True)
+    if overrides:
+        settings = _apply(settings, "command line", overrides, from_text=False)
+    return settings
+
+
+def public_base_url(settings: Settings) -> str:
+    """The URL clients are told to use: `api.public_url`, else derived from `api.listen`."""
+    if settings.api.public_url:
+        return settings.api.public_url.rstrip("/")
+    host, _, port = settings.api.listen.rpartition(":")
+    if host in {"0.0.0.0", "::", "[::]"}:
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
