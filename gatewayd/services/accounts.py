@@ -1,0 +1,65 @@
+"""Who the caller is: user, organisation and API key views for `GET /api/user`.
+
+Also the one place that turns account rows into views (other services import these builders).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gatewayd.errors import NotFound
+from gatewayd.services.views import ApiKeyView, OrganizationView, Principal, TeamView, UserView
+from gatewayd.store.engine import read_transaction
+from gatewayd.store.models import ApiKey, Organization, Team, User
+
+
+def user_view(user: User) -> UserView:
+    return UserView(
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        two_factor_enabled=user.totp_secret is not None,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
+
+
+def organization_view(organization: Organization) -> OrganizationView:
+    return OrganizationView(id=organization.id, name=organization.name, alias=organization.alias)
+
+
+def team_view(team: Team) -> TeamView:
+    return TeamView(id=team.id, name=team.name)
+
+
+def api_key_view(key: ApiKey) -> ApiKeyView:
+    return ApiKeyView(
+        id=key.id,
+        name=key.name,
+        key_prefix=key.key_prefix,
+        permissions=list(key.permissions),
+        last_used_at=key.last_used_at,
+        created_at=key.created_at,
+        updated_at=key.updated_at,
+    )
+
+
+class AccountService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def describe(self, principal: Principal) -> tuple[UserView, OrganizationView, ApiKeyView | None]:
+        """The caller's user, organisation and (for API keys) the key; NotFound if any was deleted."""
+        async with read_transaction(self._sessions) as session:
+            user = await session.get(User, principal.user_id)
+            organization = await session.get(Organization, principal.organization_id)
+            if user is None or organization is None:
+                raise NotFound(
+                    f"user {principal.user_id} or organisation {principal.organization_id} is gone"
+                )
+            key = None
+            if principal.api_key_id is not None:
+                key = await session.get(ApiKey, principal.api_key_id)
+                if key is None:
+                    raise NotFound(f"API key {principal.api_key_id} is gone")
+            return user_view(user), organization_view(organization), api_key_view(key) if key else None

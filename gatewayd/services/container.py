@@ -1,0 +1,42 @@
+"""Builds every service from one session factory and one clock; the composition root calls this once.
+
+No service is a singleton: tests build their own container over their own database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gatewayd.clock import Clock
+from gatewayd.services.accounts import AccountService
+from gatewayd.services.admin import AdminService
+from gatewayd.services.auth import AuthService
+from gatewayd.services.gateway import GatewayRecorder
+from gatewayd.services.health import HealthService
+from gatewayd.services.messages import MessageService
+from gatewayd.services.sims import SimService
+
+
+@dataclass(frozen=True)
+class Services:
+    auth: AuthService
+    accounts: AccountService
+    sims: SimService
+    messages: MessageService
+    health: HealthService
+    gateway: GatewayRecorder
+    admin: AdminService
+
+
+def build_services(sessions: async_sessionmaker[AsyncSession], clock: Clock) -> Services:
+    return Services(
+        auth=AuthService(sessions, clock),
+        accounts=AccountService(sessions),
+        sims=SimService(sessions),
+        messages=MessageService(sessions),
+        health=HealthService(sessions),
+        gateway=GatewayRecorder(sessions, clock),
+        admin=AdminService(sessions, clock),
+    )

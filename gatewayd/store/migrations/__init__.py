@@ -1,0 +1,1 @@
+"""Alembic environment and revision scripts (run through gatewayd.store.migrate, no alembic.ini)."""
