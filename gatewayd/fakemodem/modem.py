@@ -77,6 +77,7 @@ class FakeModem:
         self._next_concat_reference = 0
         self._noise_position = 0
         self._reboot_after_final = False
+        self._executing = False
 
     # --- observation -----------------------------------------------------------------------------
 
@@ -161,6 +162,7 @@ class FakeModem:
             # TS 27.005 §3.5.1: <ESC> quits without sending.
             self._leave_pdu_entry()
             self._write_final("OK")
+            self._after_final()
         elif byte in (CR, LF):
             return
         else:
@@ -175,11 +177,23 @@ class FakeModem:
         body = find_command_body(line)
         if body is None:
             return  # no "AT" on the line: a modem ignores it
+        self._executing = True
+        try:
+            final = self._run_commands(body)
+        finally:
+            self._executing = False
+        if final is None:
+            self._write_raw(b"\r\n> ")
+            return
+        self._write_final(final)
+        self._after_final()
+
+    def _run_commands(self, body: str) -> str | None:
+        """Run each command of a line; the final result line, or None when AT+CMGS now awaits a PDU."""
         try:
             commands = split_commands(body)
         except CommandLineError:
-            self._write_final(format_error(PlainError(), self._settings.cmee))
-            return
+            return format_error(PlainError(), self._settings.cmee)
         for command in commands:
             handler = find_handler(self, command)
             try:
@@ -189,15 +203,12 @@ class FakeModem:
                     raise CmeError(100)  # printed as plain ERROR while AT+CMEE=0
                 lines = handler(self, command)
             except AtError as error:
-                self._write_final(format_error(error, self._settings.cmee))
-                return
+                return format_error(error, self._settings.cmee)
             if lines:
                 self._write_info(lines)
             if self._mode is _InputMode.PDU_ENTRY:
-                self._write_raw(b"\r\n> ")
-                return  # V.250: the rest of a line after a command that prompts is not executed
-        self._write_final("OK")
-        self._after_final()
+                return None  # V.250: the rest of a line after a command that prompts is not executed
+        return "OK"
 
     def begin_pdu_entry(self, expected_length: int) -> None:
         """AT+CMGS=<length> accepted: print the prompt and collect hex until Ctrl-Z."""
@@ -240,10 +251,11 @@ class FakeModem:
         self._write_raw(f"\r\n{result}\r\n".encode("latin-1"))
 
     def emit_unsolicited(self, lines: Sequence[str]) -> None:
-        """Print a URC (one or two lines, as +CMT); held back while the daemon is typing a PDU."""
+        """Print a URC (one or two lines, as +CMT). Held back while a command runs or a PDU is being typed,
+        then printed after the final result, so a URC never splits a response (TS 27.005 §3.4.1 <mode>=2)."""
         if self.faults.mute:
             return
-        if self._mode is _InputMode.PDU_ENTRY:
+        if self._executing or self._mode is _InputMode.PDU_ENTRY:
             self._held_urcs.append("\r\n".join(lines))
             return
         self._write_info(lines)
