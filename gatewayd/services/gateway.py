@@ -167,7 +167,8 @@ class GatewayRecorder:
                 await sim_queries.mark_offline(session, sim_ids[0], now)
 
     async def store_received(self, hosted_sim_id: int, items: Sequence[ReceivedSms]) -> list[int]:
-        """Store a batch in ONE transaction; an identity already stored is skipped. Returns the new ids.
+        """Store a batch in ONE transaction; an identity already stored is skipped. Returns the new ids
+        (in identity_key order).
 
         The caller may delete the SMS from the modem once this returns (the commit is durable).
         """
@@ -179,7 +180,9 @@ class GatewayRecorder:
             sim = await session.get(HostedSim, hosted_sim_id)
             if sim is None:
                 raise LookupError(f"store_received for unknown hosted SIM id {hosted_sim_id}")
-            for item in items:
+            # One lock order for every batch: on PostgreSQL two batches holding the same keys in
+            # opposite orders would otherwise deadlock on the unique index.
+            for item in sorted(items, key=lambda each: each.identity_key):
                 new_id = await message_queries.insert_unless_known(session, _inbound_row(sim, item, now))
                 if new_id is not None:
                     new_ids.append(new_id)

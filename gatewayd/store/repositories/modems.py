@@ -80,7 +80,7 @@ async def modem_with_iccid(session: AsyncSession) -> list[tuple[Modem, str | Non
         .outerjoin(HostedSim, HostedSim.id == Modem.hosted_sim_id)
         .order_by(Modem.id)
     )
-    return list(rows.tuples())
+    return [(modem, iccid) for modem, iccid in rows]
 
 
 async def count_modems(session: AsyncSession, online_states: tuple[str, ...]) -> tuple[int, int]:

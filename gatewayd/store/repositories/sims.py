@@ -48,7 +48,7 @@ async def visible_sims(
     if sim_id is not None:
         query = query.where(HostedSim.id == sim_id)
     rows = await session.execute(query)
-    return [VisibleSim(sim, assignment, org, team) for sim, assignment, org, team in rows.tuples()]
+    return [VisibleSim(sim, assignment, org, team) for sim, assignment, org, team in rows]
 
 
 async def inbound_counts(session: AsyncSession, sim_ids: Sequence[int]) -> dict[int, int]:
@@ -59,7 +59,7 @@ async def inbound_counts(session: AsyncSession, sim_ids: Sequence[int]) -> dict[
         .where(Message.hosted_sim_id.in_(list(sim_ids)), Message.direction == "inbound")
         .group_by(Message.hosted_sim_id)
     )
-    return {sim_id: count for sim_id, count in rows.tuples() if sim_id is not None}
+    return {sim_id: count for sim_id, count in rows if sim_id is not None}
 
 
 async def unassigned_sim_ids(session: AsyncSession) -> list[int]:
