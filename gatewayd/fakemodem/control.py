@@ -187,6 +187,10 @@ class ControlServer:
     async def close(self) -> None:
         await self.runner.cleanup()
 
+    async def cleanup(self) -> None:
+        """The same as `close`, under the name web.AppRunner uses."""
+        await self.close()
+
 
 async def start_control_server(
     bank: FakeBank, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
