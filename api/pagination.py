@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from aiohttp import web
 from yarl import URL
 
 T = TypeVar("T")
@@ -70,3 +71,10 @@ def paginated_body(items: Sequence[T], serialize: Callable[[T], dict[str, Any]],
         },
         "links": page_links(meta, url),
     }
+
+
+def public_url(request: web.Request, public_base_url: str | None) -> URL:
+    """The URL the client used, on the public origin when one is configured (behind a proxy)."""
+    if public_base_url is None:
+        return request.url
+    return URL(public_base_url).with_path(request.path).with_query(request.query)

@@ -152,8 +152,9 @@ def authorize(access: Access, principal: Principal) -> None:
         if principal.auth_type == API_KEY:
             raise Forbidden("This endpoint requires user authentication; API keys are not accepted.")
         raise Forbidden(f"This endpoint does not accept {principal.auth_type} authentication.")
-    # Permissions are an API key's scopes (ENDPOINTS.md); a user token acts with the user's own rights,
-    # which the services check against teams and organisations.
-    if access.permission is not None and principal.auth_type == API_KEY \
-            and access.permission not in principal.permissions:
-        raise Forbidden(f"This API key does not have the {access.permission} permission.")
+    # An API key carries the permissions it was created with; services give a user token all of them and
+    # scope what it reaches by teams and organisation instead.
+    if access.permission is not None and access.permission not in principal.permissions:
+        if principal.auth_type == API_KEY:
+            raise Forbidden(f"This API key does not have the {access.permission} permission.")
+        raise Forbidden(f"This token does not have the {access.permission} permission.")

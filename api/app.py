@@ -1,0 +1,39 @@
+"""The aiohttp application factory of the SimRelay API: middlewares, routes, typed app keys.
+
+It wires services into handlers and nothing else: no engine, no modem, no background task is made here.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api import health, messages, openapi, sims, user
+from api.auth_middleware import auth_middleware
+from api.errors import error_middleware
+from api.keys import CLOCK, SERVICES, SETTINGS
+from api.permissions import access_for
+from api.settings import ApiSettings
+from gatewayd.clock import Clock, SystemClock
+from gatewayd.services.container import Services
+
+
+def create_app(services: Services, settings: ApiSettings, *, clock: Clock | None = None) -> web.Application:
+    """A ready-to-run app; add more routes before it starts, each listed in api/permissions.ROUTE_ACCESS."""
+    # error_middleware is outermost so that auth failures and handler errors leave the same way.
+    app = web.Application(middlewares=[error_middleware, auth_middleware],
+                          client_max_size=settings.max_body_bytes)
+    app[SERVICES] = services
+    app[SETTINGS] = settings
+    app[CLOCK] = clock if clock is not None else SystemClock()
+    for module in (health, user, sims, messages):
+        module.add_routes(app)
+    openapi.install(app, settings)
+    app.on_startup.append(_refuse_unlisted_routes)
+    return app
+
+
+async def _refuse_unlisted_routes(app: web.Application) -> None:
+    """Fail closed: a route without a permission rule stops the app at startup (UnlistedRoute)."""
+    for route in app.router.routes():
+        if route.resource is not None and route.method != "*":
+            access_for(route.method, route.resource.canonical)
