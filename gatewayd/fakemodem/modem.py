@@ -55,11 +55,11 @@ class FakeModem:
         clock: Callable[[], datetime] | None = None,
         dialect: ModemDialect = SIMCOM_SIM800,
     ) -> None:
-        self.identity = identity
+        self.identity: ModemIdentity = identity
         self.dialect = dialect
         self.faults: ModemFaults = NO_FAULTS
-        self.signal_rssi = 20  # +CSQ <rssi>: 0..31, 99 unknown (TS 27.007 §8.5)
-        self.registration = 1  # +CREG <stat>: 1 registered home network
+        self.signal_rssi: int = 20  # +CSQ <rssi>: 0..31, 99 unknown (TS 27.007 §8.5)
+        self.registration: int = 1  # +CREG <stat>: 1 registered home network
         self._clock = clock or (lambda: datetime.now(UTC))
         self._default_echo = echo
         self._settings = ModemSettings(echo=echo)

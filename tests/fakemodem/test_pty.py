@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import serial
+import serial  # type: ignore[import-untyped]
 import serial_asyncio_fast
 
 from gatewayd.clock import ManualClock
