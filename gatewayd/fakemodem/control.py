@@ -146,6 +146,27 @@ def _parse_payload(body: dict[str, Any], errors: dict[str, list[str]]) -> str | 
     return decoded
 
 
+async def report_delivery(request: web.Request) -> web.Response:
+    """The SC's status report for a sent message: body `{"status": 0}` (TP-ST, default 0 = delivered)."""
+    entry = _entry(request)
+    body: object = {}
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _unprocessable({"body": ["The body must be a JSON object."]})
+    status = body.get("status", 0) if isinstance(body, dict) else None
+    if type(status) is not int or not 0 <= status <= 255:
+        return _unprocessable({"status": ["The status must be an integer from 0 to 255."]})
+    raw_mr = request.match_info["mr"]
+    try:
+        reported = entry.modem.report_delivery(int(raw_mr) if raw_mr.isdigit() else -1, status)
+    except LookupError as missing:
+        return web.json_response({"message": str(missing)}, status=404)
+    entry.port.pump()
+    return web.json_response({"reported": reported})
+
+
 async def unplug(request: web.Request) -> web.Response:
     entry = _entry(request)
     entry.port.unplug()
@@ -173,6 +194,7 @@ def create_control_app(bank: FakeBank) -> web.Application:
     app.router.add_post("/modems/{index}/sms", inject_sms)
     app.router.add_get("/modems/{index}/storage", read_storage)
     app.router.add_get("/modems/{index}/sent", read_sent)
+    app.router.add_post("/modems/{index}/sent/{mr}/report", report_delivery)
     app.router.add_post("/modems/{index}/unplug", unplug)
     app.router.add_post("/modems/{index}/replug", replug)
     app.router.add_post("/modems/{index}/reboot", reboot)

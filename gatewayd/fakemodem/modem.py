@@ -336,6 +336,20 @@ class FakeModem:
             stored += self.drain_network_queue()
         return stored
 
+    def report_delivery(self, mr: int, status: int = 0) -> bool:
+        """The SC reports on the last message sent with TP-MR `mr` (TP-ST `status`, 0 = delivered). Printed
+        as `+CDS: <length>` plus the PDU when it asked for a report and AT+CNMI ds=1 (TS 27.005 §3.4.1)."""
+        from gatewayd.fakemodem.network import encode_delivery_report
+
+        sent = next((s for s in reversed(self._submitted) if s.mr == mr), None)
+        if sent is None:
+            raise LookupError(f"no message was submitted with TP-MR {mr}")
+        report = encode_delivery_report(self, sent.pdu, mr, status)
+        if report is None or self._settings.new_message_indication[3] != 1:
+            return False
+        self.emit_unsolicited([f"+CDS: {tpdu_length(report)}", report])
+        return True
+
     def drain_network_queue(self) -> list[int]:
         """Store held parts while slots are free (an SC retrying); called after every delete."""
         stored: list[int] = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gatewayd.sms.pdu import Encoding, encode_deliver_parts
+from gatewayd.sms.pdu import Encoding, decode_submit, encode_deliver_parts, encode_status_report
 
 if TYPE_CHECKING:
     from gatewayd.fakemodem.modem import FakeModem
@@ -34,4 +34,18 @@ def encode_incoming(
         reference=modem.next_concat_reference() if reference is None else reference,
         encoding=encoding,
         smsc=SERVICE_CENTRE,
+    )
+
+
+def encode_delivery_report(modem: FakeModem, submit_pdu: str, mr: int, status: int) -> str | None:
+    """The SMS-STATUS-REPORT the SC returns for a submitted PDU, or None when it asked for none (TP-SRR
+    unset, TS 23.040 §9.2.3.5). Time of submission and discharge are both "now" on the modem's clock."""
+    from gatewayd.fakemodem.commands import SERVICE_CENTRE
+
+    submit = decode_submit(submit_pdu)
+    if not submit.status_report:
+        return None
+    now = modem.now()
+    return encode_status_report(
+        mr, submit.recipient, sc_timestamp=now, discharge_time=now, status=status, smsc=SERVICE_CENTRE
     )

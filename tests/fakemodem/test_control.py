@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from gatewayd.clock import ManualClock
 from gatewayd.fakemodem.bank import FakeBank
 from gatewayd.fakemodem.control import create_control_app, start_control_server
-from gatewayd.sms.pdu import Encoding, decode_deliver
+from gatewayd.sms.pdu import Encoding, decode_deliver, encode_submit
 
 # SMS-SUBMIT to +46708251358, "hellohello", 23-octet TPDU.
 SUBMIT_HELLO = "0011000B916407281553F80000AA0AE8329BFD4697D9EC37"
@@ -142,3 +142,14 @@ async def test_runner_helper_serves_on_a_free_port(bank: FakeBank) -> None:
             assert len((await response.json())["modems"]) == 2
     finally:
         await server.close()
+
+
+async def test_delivery_report_for_a_sent_message(client: TestClient[Any, Any], bank: FakeBank) -> None:
+    modem = bank.modems[0].modem
+    submit = encode_submit("+46708251358", "report me", concat_reference=0, status_report=True)[0]
+    modem.receive_data(f"AT+CNMI=2,1,0,1,0\rAT+CMGS={submit.tpdu_length}\r{submit.pdu_hex}\x1a".encode())
+    modem.data_to_send()
+    response = await client.post("/modems/0/sent/0/report", json={"status": 0})
+    assert await response.json() == {"reported": True}
+    assert (await client.post("/modems/0/sent/7/report")).status == 404
+    assert (await client.post("/modems/0/sent/0/report", json={"status": 300})).status == 422

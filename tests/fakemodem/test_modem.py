@@ -9,10 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gatewayd.clock import ManualClock
+from gatewayd.fakemodem.commands import tpdu_length
 from gatewayd.fakemodem.dialect import HUAWEI_E3372, QUECTEL_EC25, ModemFaults
 from gatewayd.fakemodem.identity import ModemIdentity
 from gatewayd.fakemodem.modem import FakeModem
 from gatewayd.fakemodem.storage import MessageStatus
+from gatewayd.sms.pdu import decode_status_report, encode_submit
 
 # TS 23.040 SMS-DELIVER from +31641600986, "How are you?", with SMSC +31624000000 (30-octet TPDU).
 HOW_ARE_YOU = "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07"
@@ -295,3 +297,21 @@ def test_garbage_and_forced_cms_errors(modem: FakeModem) -> None:
     modem.faults = ModemFaults(garbage_before_reply=b"\xff\x00", command_errors={"+CMGL": 500})
     assert talk(modem, "AT+CSQ") == b"\xff\x00\r\n+CSQ: 20,0\r\n\xff\x00\r\nOK\r\n"
     assert talk(modem, "AT+CMGL=4") == b"\xff\x00\r\n+CMS ERROR: 500\r\n"
+
+
+def test_status_report_follows_a_submit_that_asked_for_one(modem: FakeModem) -> None:
+    wants = encode_submit("+46708251358", "report me", concat_reference=0, status_report=True)[0]
+    silent = encode_submit("+46708251358", "no report", concat_reference=0, status_report=False)[0]
+    for part in (wants, silent):
+        modem.receive_data(f"AT+CMGS={part.tpdu_length}\r{part.pdu_hex}\x1a".encode())
+    modem.data_to_send()
+    assert not modem.report_delivery(0)  # AT+CNMI ds=0: the report is not routed to the port
+    talk(modem, "AT+CNMI=2,1,0,1,0")
+    assert not modem.report_delivery(1)  # TP-SRR unset: the SC sends none
+    assert modem.report_delivery(0, status=0x30)
+    head, pdu, tail = modem.data_to_send().split(b"\r\n")[1:4]
+    report = decode_status_report(pdu.decode())
+    assert head == f"+CDS: {tpdu_length(pdu.decode())}".encode() and tail == b""
+    assert (report.message_reference, report.recipient, report.status) == (0, "+46708251358", 0x30)
+    with pytest.raises(LookupError, match="TP-MR 9"):
+        modem.report_delivery(9)
