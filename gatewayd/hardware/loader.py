@@ -353,7 +353,9 @@ def _expect_choice(value: object, source: str, key: str, choices: tuple[str, ...
 
 _BANK_KEYS = frozenset({"name", "hub_path", "slot"})
 _SLOT_KEYS = frozenset({"slot", "hub_port", "usb_path", "label", "profile", "at_interface"})
-_INTERFACE_SUFFIX = re.compile(r":\d+\.\d+$")
+# udev path_id: a USB device is "...-usb-0:<port chain>" ("usb-0:1.4.2"); one of its interfaces appends
+# ":<configuration>.<interface>" ("usb-0:1.4.2:1.3"). Only the second colon marks an interface.
+_INTERFACE_SUFFIX = re.compile(r"(-usb(?:v\d)?-\d+:[0-9.]+):\d+\.\d+$")
 
 
 def load_bank_maps(directory: Path) -> BankLayout:
@@ -440,4 +442,4 @@ def _parse_slot(value: object, source: str, key: str, bank: str, hub_path: str |
 
 def usb_device_path(id_path: str) -> str:
     """The USB device part of a udev ID_PATH: "pci-…-usb-0:1.4:1.2" (interface 2) → "pci-…-usb-0:1.4"."""
-    return _INTERFACE_SUFFIX.sub("", id_path)
+    return _INTERFACE_SUFFIX.sub(r"\1", id_path)
