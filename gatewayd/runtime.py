@@ -1,0 +1,173 @@
+"""Composition root: builds the engine, services, modem registry and web app, and owns every task.
+
+Start order: migrate → services → (simulated bank) → modems → HTTP. Stop order is the reverse, so no
+supervisor writes into a closed engine and no request meets missing services. Nothing is built at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import signal
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from api.app import create_app
+from api.settings import ApiSettings
+from gatewayd.clock import Clock, SystemClock
+from gatewayd.config import Settings, public_base_url
+from gatewayd.errors import Conflict
+from gatewayd.hardware.loader import load_profiles, shipped_hardware_directory
+from gatewayd.hardware.matching import generic_profile
+from gatewayd.modem.registry import ModemRegistry
+from gatewayd.modem.supervisor import SupervisorSettings
+from gatewayd.services.container import Services, build_services
+from gatewayd.store.engine import create_engine, session_factory
+from gatewayd.store.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+SIMULATION_ORG = "Simulation"
+SIMULATION_ADMIN = "admin@simrelay.local"
+
+
+def profiles_directory(settings: Settings) -> Path:
+    if settings.gateway.profiles_dir:
+        return Path(settings.gateway.profiles_dir)
+    return shipped_hardware_directory() / "modems"
+
+
+@dataclass
+class Running:
+    """What a started runtime exposes to the CLI and to tests."""
+
+    services: Services
+    registry: ModemRegistry
+    base_url: str
+    control_url: str | None
+    admin_api_key: str | None
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+
+    @contextlib.asynccontextmanager
+    async def started(self) -> AsyncIterator[Running]:
+        settings = self.settings
+        await upgrade(settings.db.url)
+        engine = create_engine(settings.db.url)
+        services = build_services(session_factory(engine), self.clock)
+        profiles = load_profiles(profiles_directory(settings))
+        registry = ModemRegistry(
+            services.gateway,
+            self.clock,
+            SupervisorSettings(
+                baudrate=settings.gateway.baudrate,
+                poll_interval_s=settings.gateway.poll_interval_s,
+                sweep_interval_s=settings.gateway.sweep_interval_s,
+            ),
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(engine.dispose)
+            control_url, admin_key = None, None
+            ports = list(settings.gateway.modems)
+            if settings.simulate.count:
+                control_url, simulated = await self._start_simulation(stack)
+                ports.extend(simulated)
+            stack.push_async_callback(registry.close)
+            generic = generic_profile(profiles)
+            for port in ports:
+                registry.add(port, generic)
+            runner = await self._start_http(services)
+            stack.push_async_callback(runner.cleanup)
+            if settings.simulate.count:
+                admin_key = await self._provision_simulation(services, registry)
+            yield Running(services, registry, public_base_url(settings), control_url, admin_key)
+
+    async def _start_http(self, services: Services) -> web.AppRunner:
+        settings = self.settings
+        app = create_app(
+            services,
+            ApiSettings(
+                max_body_bytes=settings.api.max_body_bytes, public_base_url=public_base_url(settings)
+            ),
+        )
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        host, _, port = settings.api.listen.rpartition(":")
+        await web.TCPSite(runner, host.strip("[]"), int(port)).start()
+        return runner
+
+    async def _start_simulation(self, stack: contextlib.AsyncExitStack) -> tuple[str, list[str]]:
+        from gatewayd.fakemodem.bank import FakeBank
+        from gatewayd.fakemodem.control import start_control_server
+
+        sim = self.settings.simulate
+        bank = FakeBank(sim.count, Path(sim.directory))
+        await bank.start()
+        stack.push_async_callback(bank.close)
+        host, _, port = sim.control.rpartition(":")
+        control = await start_control_server(bank, host, int(port))
+        stack.push_async_callback(control.close)
+        return control.url, [str(modem.path) for modem in bank.modems]
+
+    async def _provision_simulation(self, services: Services, registry: ModemRegistry) -> str:
+        """A demo organisation owning every simulated SIM, and an API key with every permission."""
+        admin = services.admin
+        with contextlib.suppress(Conflict):  # a restart on the same database keeps the demo accounts
+            await admin.create_organization(SIMULATION_ORG)
+        with contextlib.suppress(Conflict):
+            await admin.create_user(
+                SIMULATION_ORG,
+                email=SIMULATION_ADMIN,
+                name="Simulation admin",
+                password=secrets.token_urlsafe(24),  # nobody signs in as it; the API key is what is shown
+                team=None,
+            )
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(supervisor.ready.wait() for supervisor in registry.supervisors()))
+        await admin.assign_sims(org=SIMULATION_ORG, team=None, all_unassigned=True)
+        _, plain = await admin.create_api_key(
+            org=SIMULATION_ORG,
+            user_email=SIMULATION_ADMIN,
+            name="simulation",
+            permissions=["numbers.read", "numbers.lock", "messages.read", "webhooks.receive"],
+        )
+        return plain
+
+
+async def serve_until_signalled(runtime: Runtime, *, json_output: bool = False) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with runtime.started() as running:
+        banner = {
+            "listen": runtime.settings.api.listen,
+            "base_url": running.base_url,
+            "modems": [status.port for status in running.registry.statuses()],
+            "control_url": running.control_url,
+            "admin_api_key": running.admin_api_key,
+        }
+        if json_output:
+            print(json.dumps(banner), flush=True)
+        else:
+            print(f"simrelay: API on {running.base_url}", flush=True)
+            for port in banner["modems"] or []:
+                print(f"simrelay: driving modem {port}", flush=True)
+            if running.control_url:
+                print(f"simrelay: simulated bank control on {running.control_url}", flush=True)
+            if running.admin_api_key:
+                print(f"simrelay: admin API key {running.admin_api_key}", flush=True)
+        await stop.wait()
+        print("simrelay: stopping", file=sys.stderr, flush=True)
+    return 0
