@@ -13,6 +13,9 @@ from gatewayd.sms.octets import OctetReader
 _SEMI_OCTET_CHARS = "0123456789*#abc"
 _SEMI_OCTET_VALUE = {char: value for value, char in enumerate(_SEMI_OCTET_CHARS)}
 _FILLER = 0xF
+# Characters that make an address a number when encoding. a/b/c are semi-octet values too, but a sender
+# like "abc" is far more likely a name than dialling digits, so those are encoded alphanumerically.
+_NUMBER_CHARS = frozenset("0123456789*#")
 
 _TON_INTERNATIONAL = 1
 _TON_NATIONAL = 2
@@ -101,10 +104,10 @@ def read_smsc(reader: OctetReader) -> str | None:
 def classify(address: str, *, digits_type: AddressType) -> AddressType:
     """How `address` will be encoded: '+digits' international, bare digits `digits_type`, else text."""
     if address.startswith("+"):
-        if len(address) > 1 and all(char in _SEMI_OCTET_VALUE for char in address[1:]):
+        if len(address) > 1 and all(char in _NUMBER_CHARS for char in address[1:]):
             return AddressType.INTERNATIONAL
         raise ValueError(f"international address {address!r} must be '+' followed by digits")
-    if address and all(char in _SEMI_OCTET_VALUE for char in address):
+    if address and all(char in _NUMBER_CHARS for char in address):
         return digits_type
     return AddressType.ALPHANUMERIC
 
