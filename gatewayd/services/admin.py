@@ -14,7 +14,7 @@ from gatewayd.clock import Clock
 from gatewayd.errors import Conflict, NotFound, ValidationFailed
 from gatewayd.services.accounts import api_key_view, organization_view, team_view, user_view
 from gatewayd.services.auth import api_key_prefix, new_api_key, sha256_hex
-from gatewayd.services.passwords import MIN_PASSWORD_LENGTH, hash_password
+from gatewayd.services.passwords import MIN_PASSWORD_LENGTH, NO_PASSWORD, hash_password
 from gatewayd.services.permissions import validated_permissions
 from gatewayd.services.views import ApiKeyView, OrganizationView, TeamView, UserView
 from gatewayd.store.engine import write_transaction
@@ -75,16 +75,20 @@ class AdminService:
         return team_view(team)
 
     async def create_user(
-        self, org: str, *, email: str, name: str, password: str, team: str | None
+        self, org: str, *, email: str, name: str, password: str | None, team: str | None
     ) -> UserView:
+        """A user of the organisation (and team). `password=None` makes an account that cannot log in
+        with a password (e.g. the simulation's admin, used through API keys only)."""
         email, name = _require_text("email", email), _require_text("name", name)
         if "@" not in email:
             raise ValidationFailed({"email": [f"The email must be a valid email address (got {email!r})."]})
-        if len(password) < MIN_PASSWORD_LENGTH:
+        if password is not None and len(password) < MIN_PASSWORD_LENGTH:
             raise ValidationFailed(
                 {"password": [f"The password must be at least {MIN_PASSWORD_LENGTH} characters."]}
             )
-        password_hash = await hash_password(password)  # before the transaction: it takes CPU time
+        # Hashed before the transaction: it takes CPU time. NO_PASSWORD is not an Argon2 hash,
+        # so no password ever verifies against it.
+        password_hash = await hash_password(password) if password is not None else NO_PASSWORD
         now = self._clock.now()
         try:
             async with write_transaction(self._sessions) as session:

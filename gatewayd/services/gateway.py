@@ -48,7 +48,7 @@ def country_of(phone_number: str | None) -> str | None:
         return None
     # Exact region for valid numbers; else the country code's main region (test ranges, new blocks).
     region: str | None = phonenumbers.region_code_for_number(parsed)
-    if not region or region == "ZZ":
+    if (not region or region == "ZZ") and parsed.country_code is not None:
         region = phonenumbers.region_code_for_country_code(parsed.country_code)
     return region if region and region != "ZZ" else None
 

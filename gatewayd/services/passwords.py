@@ -15,6 +15,8 @@ _HASHER = PasswordHasher()  # argon2-cffi defaults: Argon2id, RFC 9106 "low memo
 _DUMMY_HASH = _HASHER.hash("simrelay: no such user")
 
 MIN_PASSWORD_LENGTH = 8
+# Stored for accounts without a password: not a valid Argon2 hash, so verification always fails.
+NO_PASSWORD = "!"
 
 
 async def hash_password(password: str) -> str:

@@ -103,3 +103,14 @@ async def test_health_reports_the_database_and_modem_counts(services: Services) 
     assert await services.health.modem_counts() == (0, 0)
     await physical_sim(services, "860000000000001", "8944000000000000001")
     assert await services.health.modem_counts() == (0, 1)  # identified, not yet ready
+
+
+async def test_a_user_without_password_cannot_log_in_but_can_own_keys(services: Services) -> None:
+    await services.admin.create_organization("sim")
+    await services.admin.create_user("sim", email="admin@sim.example", name="A", password=None, team=None)
+    for attempt in ("", "!", PASSWORD):
+        assert await services.auth.verify_credentials("admin@sim.example", attempt) is None
+    _, plain = await services.admin.create_api_key(
+        org="sim", user_email="admin@sim.example", name="k", permissions=["numbers.read"]
+    )
+    assert await services.auth.authenticate(plain) is not None

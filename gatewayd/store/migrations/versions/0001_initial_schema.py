@@ -8,6 +8,7 @@ Create Date: 2026-01-01 00:00:00
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,21 +23,21 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TS = sa.DateTime(timezone=True)
 
 
-def _id() -> sa.Column:
+def _id() -> sa.Column[Any]:
     return sa.Column("id", ID, autoincrement=True, nullable=False)
 
 
-def _fk(table: str, name: str, target: str, ondelete: str, nullable: bool = False) -> sa.Column:
+def _fk(table: str, name: str, target: str, ondelete: str, nullable: bool = False) -> sa.Column[Any]:
     # Names follow the models' naming convention, so later migrations can drop them on both dialects.
     constraint = f"fk_{table}_{name}_{target.split('.')[0]}"
     return sa.Column(name, ID, sa.ForeignKey(target, ondelete=ondelete, name=constraint), nullable=nullable)
 
 
-def _table(name: str, *items: sa.Column | sa.Constraint) -> None:
+def _table(name: str, *items: sa.Column[Any] | sa.Constraint) -> None:
     op.create_table(name, *items, sa.PrimaryKeyConstraint("id", name=f"pk_{name}"))
 
 
-def _timestamps() -> list[sa.Column]:
+def _timestamps() -> list[sa.Column[Any]]:
     return [sa.Column("created_at", TS, nullable=False), sa.Column("updated_at", TS, nullable=False)]
 
 
