@@ -113,7 +113,7 @@ def parse_cmgl(lines: Sequence[str]) -> tuple[ListedMessage, ...]:
 def parse_cmgr(lines: Sequence[str]) -> StoredMessage | None:
     """AT+CMGR=<index>: `+CMGR: <stat>,[<alpha>],<length>` then the PDU; None for an empty slot.
 
-    An empty slot is "OK" with no lines on SIM800/EC25, or `+CMGR: 0,,0` and no PDU on Huawei E3372.
+    An empty slot is a bare "OK" on most firmware; some answer `+CMGR: 0,,0` with no PDU line.
     """
     if not lines:
         return None
