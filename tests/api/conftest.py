@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,14 +27,16 @@ PASSWORD = "correct horse battery"
 ALL_PERMISSIONS = ["numbers.read", "numbers.lock", "messages.read", "webhooks.receive"]
 ACME_MESSAGES = 25
 FIRST_RECEIVED = datetime(2026, 5, 11, 14, 0, tzinfo=UTC)
+SEEDED_AT = datetime(2026, 5, 11, 13, 0, tzinfo=UTC)
+NOW = datetime(2026, 5, 11, 15, 0, tzinfo=UTC)
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient[web.Request, web.Application]]]
 
 
 @dataclass(frozen=True)
-class World:
-    services: Services
-    clock: ManualClock
+class Seeded:
+    """What the seeded database holds, by the names tests use."""
+
     acme_key: str  # all permissions
     acme_numbers_key: str  # numbers.read only
     acme_messages_key: str  # messages.read only
@@ -41,6 +45,13 @@ class World:
     acme_sim: int  # in acme's team "ops", ACME_MESSAGES inbound messages
     acme_empty_sim: int  # in acme's team "ops", no messages
     globex_sim: int
+
+
+@dataclass(frozen=True)
+class World:
+    services: Services
+    clock: ManualClock
+    seeded: Seeded
 
 
 async def _sim(services: Services, imei: str, iccid: str, number: str) -> int:
@@ -73,7 +84,7 @@ async def _messages(services: Services, sim_id: int, count: int, prefix: str) ->
     ])
 
 
-async def build_world(services: Services, clock: ManualClock) -> World:
+async def seed(services: Services) -> Seeded:
     acme_email = await _organization(services, "acme")
     globex_email = await _organization(services, "globex")
     acme_sim = await _sim(services, "860000000000001", "8949000000000000001", "+4915112345001")
@@ -87,8 +98,7 @@ async def build_world(services: Services, clock: ManualClock) -> World:
     user = await services.auth.verify_credentials(acme_email, PASSWORD)
     assert user is not None
     _, acme_token = await services.auth.issue_personal_token(user.id, "test")
-    return World(
-        services=services, clock=clock,
+    return Seeded(
         acme_key=await _key(services, "acme", acme_email, ALL_PERMISSIONS),
         acme_numbers_key=await _key(services, "acme", acme_email, ["numbers.read"]),
         acme_messages_key=await _key(services, "acme", acme_email, ["messages.read"]),
@@ -103,14 +113,32 @@ def contract() -> Contract:
     return Contract(build_document(ApiSettings()))
 
 
+@pytest.fixture(scope="session")
+def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Seeded]:
+    """Migrate and seed once per session (argon2 hashing and migrations cost ~1 s); tests get copies."""
+    path = tmp_path_factory.mktemp("seed") / "api.db"
+
+    async def build() -> Seeded:
+        url = f"sqlite+aiosqlite:///{path}"
+        await upgrade(url)
+        engine = create_engine(url)
+        try:
+            return await seed(build_services(session_factory(engine), ManualClock(SEEDED_AT)))
+        finally:
+            await engine.dispose()  # checkpoints the WAL into the main file, so one file is the database
+
+    return path, asyncio.run(build())
+
+
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'api.db'}"
-    await upgrade(url)
-    engine = create_engine(url)
-    clock = ManualClock(datetime(2026, 5, 11, 15, 0, tzinfo=UTC))
+async def world(seeded_database: tuple[Path, Seeded], tmp_path: Path) -> AsyncIterator[World]:
+    template, seeded = seeded_database
+    copy = tmp_path / "api.db"
+    shutil.copyfile(template, copy)
+    engine = create_engine(f"sqlite+aiosqlite:///{copy}")
+    clock = ManualClock(NOW)
     try:
-        yield await build_world(build_services(session_factory(engine), clock), clock)
+        yield World(build_services(session_factory(engine), clock), clock, seeded)
     finally:
         await engine.dispose()
 
