@@ -26,6 +26,7 @@ DEFAULT_MAX_LINE_BYTES = 4096
 _LINE_BREAK = re.compile(rb"[\r\n]")
 # TAB is harmless in text; Ctrl-Z (0x1A) ends an echoed text-entry payload (TS 27.005 §3.5.1).
 _ALLOWED_CONTROLS = frozenset("\t\x1a")
+_FORBIDDEN_CONTROL = re.compile("[\x00-\x08\x0a-\x19\x1b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,15 @@ def _next_break(data: bytes, start: int) -> int | None:
 
 def _decode_line(raw: bytes) -> Iterator[LineToken]:
     """One finished line → optional garbage (the part up to the last bad byte) and optional text."""
+    try:
+        clean = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        clean = None
+    if clean is not None and not _FORBIDDEN_CONTROL.search(clean):  # the common case, without a scan
+        clean = clean.strip(" \t")
+        if clean:
+            yield TextLine(clean)
+        return
     text = raw.decode("utf-8", errors="surrogateescape")
     last_bad = max((i for i, ch in enumerate(text) if _is_bad(ch)), default=-1)
     if last_bad >= 0:
