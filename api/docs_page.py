@@ -35,7 +35,8 @@ def render_docs_page(document: dict[str, Any]) -> str:
     ]
     for tag, entries in operations.items():
         parts.append(f"<h2 id='tag-{_anchor(tag)}'>{escape(tag)}</h2>")
-        parts.extend(_operation_html(method, path, operation) for method, path, operation in entries)
+        parts.extend(_operation_html(method, path, operation, document["components"]["responses"])
+                     for method, path, operation in entries)
     parts.append("<h2 id='schemas'>Schemas</h2>")
     for name, schema in document["components"]["schemas"].items():
         parts.append(f"<h3 id='schema-{_anchor(name)}'>{escape(name)}</h3>{_schema_html(schema)}")
@@ -51,7 +52,7 @@ def _operations_by_tag(document: dict[str, Any]) -> dict[str, list[tuple[str, st
     return grouped
 
 
-def _operation_html(method: str, path: str, operation: dict[str, Any]) -> str:
+def _operation_html(method: str, path: str, operation: dict[str, Any], shared: dict[str, Any]) -> str:
     parts = [f"<section class='op' id='{escape(operation['operationId'])}'>",
              f"<h3><span class='method {method}'>{method}</span> <code>{escape(path)}</code></h3>",
              f"<p><strong>{escape(operation['summary'])}</strong></p>"]
@@ -68,7 +69,7 @@ def _operation_html(method: str, path: str, operation: dict[str, Any]) -> str:
         for media, content in operation["requestBody"]["content"].items():
             parts.append(f"<p>Request body (<code>{escape(media)}</code>):</p>")
             parts.append(_schema_html(content["schema"]))
-    rows = "".join(f"<tr><td>{escape(status)}</td><td>{_response_text(response)}</td></tr>"
+    rows = "".join(f"<tr><td>{escape(status)}</td><td>{_response_text(response, shared)}</td></tr>"
                    for status, response in operation["responses"].items())
     parts.append(f"<table><tr><th>Status</th><th>Response</th></tr>{rows}</table></section>")
     return "".join(parts)
@@ -86,9 +87,9 @@ def _auth_text(operation: dict[str, Any]) -> str:
     return text
 
 
-def _response_text(response: dict[str, Any]) -> str:
+def _response_text(response: dict[str, Any], shared: dict[str, Any]) -> str:
     if "$ref" in response:
-        return escape(response["$ref"].rsplit("/", 1)[-1])
+        response = shared[response["$ref"].rsplit("/", 1)[-1]]
     text = escape(response["description"])
     for media, content in response.get("content", {}).items():
         text += f" — <code>{escape(media)}</code> {_type_label(content['schema'])}"

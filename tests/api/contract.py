@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -25,7 +25,7 @@ class Contract:
         self._registry: Registry[Any] = Registry().with_resource(
             DOCUMENT_URI, Resource.from_contents(document, default_specification=DRAFT202012))
         # Literal paths before templated ones, so /api/health/detailed never matches a {param} pattern.
-        self._templates = sorted(document["paths"], key=lambda path: (path.count("{"), path))
+        self._templates: list[str] = sorted(document["paths"], key=lambda path: (path.count("{"), path))
         self.checked = 0
 
     def template_of(self, path: str) -> str:
