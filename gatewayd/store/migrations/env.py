@@ -12,7 +12,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from gatewayd.store.engine import create_engine
-from gatewayd.store.models import Base
+from gatewayd.store.schema import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,0 +1,9 @@
+"""Every model module, imported once, so `Base.metadata` is the whole schema (Alembic, tests).
+
+One import line per area; a new area adds its line here.
+"""
+
+from gatewayd.store import models
+from gatewayd.store.models import Base
+
+__all__ = ["Base", "models"]
