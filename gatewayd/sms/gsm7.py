@@ -101,18 +101,19 @@ def decode(septets: Sequence[int]) -> str:
     return "".join(chars)
 
 
-def pack(septets: Sequence[int], *, fill_bits: int = 0) -> bytes:
+def pack(septets: Sequence[int], *, fill_bits: int = 0, pad_with_cr: bool = False) -> bytes:
     """Pack septets LSB first after `fill_bits` zero bits (TS 23.038 §6.1.2.1.1, TS 23.040 §9.2.3.24).
 
-    When the last octet would have 7 spare bits they carry a CR rather than zeros (TS 23.038 §6.1.2.3.1),
-    so a receiver that ignores the septet count does not show a trailing '@'.
+    Spare bits at the end are zero, as SMS packing does (its TP-UDL counts septets, so they are never read).
+    `pad_with_cr` fills 7 spare bits with CR instead, as USSD and cell broadcast must (TS 23.038 §6.1.2.3.1),
+    where no septet count exists and zeros would read as a trailing '@'.
     """
     if not 0 <= fill_bits <= 6:
         raise ValueError(f"fill_bits must be 0..6, got {fill_bits}")
     total_bits = fill_bits + 7 * len(septets)
     octet_count = (total_bits + 7) // 8
     spare_bits = octet_count * 8 - total_bits
-    padded = list(septets) + ([CARRIAGE_RETURN] if spare_bits == 7 else [])
+    padded = list(septets) + ([CARRIAGE_RETURN] if pad_with_cr and spare_bits == 7 else [])
     accumulator = 0
     for position, septet in enumerate(padded):
         accumulator |= (septet & 0x7F) << (fill_bits + 7 * position)

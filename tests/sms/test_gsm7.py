@@ -87,13 +87,17 @@ def test_packing_matches_published_vectors(text: str, packed_hex: str) -> None:
     assert gsm7.decode(gsm7.unpack(bytes.fromhex(packed_hex), len(septets))) == text
 
 
-def test_seven_spare_bits_carry_a_cr_not_zeros() -> None:
-    # TS 23.038 §6.1.2.3.1: 7 characters leave 7 spare bits in the 7th octet; they hold CR, not '@'.
-    packed = gsm7.pack(gsm7.encode("1234567"))
-    assert len(packed) == 7
-    assert packed[-1] >> 1 == gsm7.CARRIAGE_RETURN
-    assert gsm7.decode(gsm7.unpack(packed, 7)) == "1234567"
-    assert gsm7.decode(gsm7.unpack(packed, 8)) == "1234567\r"
+def test_seven_spare_bits_are_zero_for_sms_and_cr_for_ussd() -> None:
+    # SMS: spare bits are zero, the septet count bounds the text. USSD / cell broadcast have no count, so
+    # 7 spare bits carry CR instead of reading as '@' (TS 23.038 §6.1.2.3.1).
+    septets = gsm7.encode("1234567")
+    sms = gsm7.pack(septets)
+    ussd = gsm7.pack(septets, pad_with_cr=True)
+    assert (len(sms), sms[-1] >> 1, ussd[-1] >> 1) == (7, 0, gsm7.CARRIAGE_RETURN)
+    assert sms[:-1] == ussd[:-1]
+    assert gsm7.decode(gsm7.unpack(sms, 7)) == gsm7.decode(gsm7.unpack(ussd, 7)) == "1234567"
+    assert gsm7.decode(gsm7.unpack(ussd, 8)) == "1234567\r"
+    assert gsm7.pack(gsm7.encode("123456"), pad_with_cr=True) == gsm7.pack(gsm7.encode("123456"))
 
 
 def test_trailing_at_sign_survives_when_the_count_says_so() -> None:
