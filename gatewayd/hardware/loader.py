@@ -28,6 +28,7 @@ from gatewayd.hardware.profile import (
     UsbMatch,
     normalize_interface,
     normalize_usb_id,
+    usb_device_path,
 )
 
 
@@ -202,6 +203,11 @@ def _check_consistency(profile: ModemProfile, raw: _Sourced) -> None:
     def where(key: str) -> str:
         return raw[key][1] if key in raw else profile.source
 
+    hidden = [urc for urc in profile.boot_urcs if profile.is_ignored_urc(urc)]
+    if hidden:
+        raise ProfileError(where("boot_urcs"), "boot_urcs",
+                           f"{hidden} would be dropped by ignored_urcs, so a reboot could never be noticed")
+
     if not profile.has_at_port:
         if not profile.no_at_port_reason:
             raise ProfileError(where("has_at_port"), "no_at_port_reason",
@@ -353,9 +359,6 @@ def _expect_choice(value: object, source: str, key: str, choices: tuple[str, ...
 
 _BANK_KEYS = frozenset({"name", "hub_path", "slot"})
 _SLOT_KEYS = frozenset({"slot", "hub_port", "usb_path", "label", "profile", "at_interface"})
-# udev path_id: a USB device is "...-usb-0:<port chain>" ("usb-0:1.4.2"); one of its interfaces appends
-# ":<configuration>.<interface>" ("usb-0:1.4.2:1.3"). Only the second colon marks an interface.
-_INTERFACE_SUFFIX = re.compile(r"(-usb(?:v\d)?-\d+:[0-9.]+):\d+\.\d+$")
 
 
 def load_bank_maps(directory: Path) -> BankLayout:
@@ -429,7 +432,7 @@ def _parse_slot(value: object, source: str, key: str, bank: str, hub_path: str |
         usb_path = f"{hub_path}.{integer('hub_port', number)}"
     elif "hub_port" in table:
         raise ProfileError(source, f"{key}.hub_port", "set together with usb_path: give one or the other")
-    if _INTERFACE_SUFFIX.search(usb_path):
+    if usb_device_path(usb_path) != usb_path:
         raise ProfileError(source, f"{key}.usb_path", f"{usb_path!r} ends with an interface (:1.N); give the "
                                                       f"USB device path, which all its interfaces share")
     at_interface = normalize_interface(optional_text("at_interface") or "00")
@@ -438,8 +441,3 @@ def _parse_slot(value: object, source: str, key: str, bank: str, hub_path: str |
     return SlotLabel(bank=bank, slot=number, label=optional_text("label") or f"{bank}{number:02d}",
                      usb_path=usb_path, profile=optional_text("profile"), at_interface=at_interface,
                      source=source)
-
-
-def usb_device_path(id_path: str) -> str:
-    """The USB device part of a udev ID_PATH: "pci-…-usb-0:1.4:1.2" (interface 2) → "pci-…-usb-0:1.4"."""
-    return _INTERFACE_SUFFIX.sub(r"\1", id_path)

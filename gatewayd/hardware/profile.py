@@ -36,6 +36,16 @@ def normalize_usb_id(value: str) -> str:
     return value.strip().lower().removeprefix("0x").rjust(4, "0")
 
 
+# udev path_id: a USB device is "...-usb-0:<port chain>" ("usb-0:1.4.2"); one of its interfaces appends
+# ":<configuration>.<interface>" ("usb-0:1.4.2:1.3"). Only the second colon marks an interface.
+_INTERFACE_SUFFIX = re.compile(r"(-usb(?:v\d)?-\d+:[0-9.]+):\d+\.\d+$")
+
+
+def usb_device_path(id_path: str) -> str:
+    """The USB device part of a udev ID_PATH: "pci-…-usb-0:1.4:1.2" (interface 2) → "pci-…-usb-0:1.4"."""
+    return _INTERFACE_SUFFIX.sub(r"\1", id_path)
+
+
 def normalize_interface(value: str) -> str:
     """A USB interface number as udev spells ID_USB_INTERFACE_NUM: two hex digits ("2" → "02")."""
     return value.strip().lower().removeprefix("0x").rjust(2, "0")

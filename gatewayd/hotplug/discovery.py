@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from gatewayd.hardware.loader import usb_device_path
 from gatewayd.hardware.matching import identify_usb
 from gatewayd.hardware.profile import (
     BankLayout,
@@ -19,6 +18,7 @@ from gatewayd.hardware.profile import (
     SlotLabel,
     normalize_interface,
     normalize_usb_id,
+    usb_device_path,
 )
 
 PortRole = Literal["at", "ignore", "hilink", "unknown"]

@@ -16,9 +16,8 @@ from gatewayd.hardware.loader import (
     load_bank_maps,
     load_profiles,
     shipped_hardware_directory,
-    usb_device_path,
 )
-from gatewayd.hardware.profile import ModemProfile
+from gatewayd.hardware.profile import ModemProfile, usb_device_path
 
 SHIPPED = shipped_hardware_directory()
 GENERIC_TEXT = (SHIPPED / "modems" / "generic.toml").read_text()
@@ -190,6 +189,12 @@ def test_invalid_toml_and_missing_directory(tmp_path: Path) -> None:
     assert caught.value.key == "<toml>"
     with pytest.raises(ProfileError, match="does not exist"):
         load_profiles(tmp_path / "nowhere")
+
+
+def test_boot_urc_hidden_by_an_ignored_prefix_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as caught:
+        load_with(tmp_path, "acme", child("boot_urcs = ['^BOOT:']\nignored_urcs = ['^BOOT']"))
+    assert caught.value.key == "boot_urcs"
 
 
 def test_no_at_port_needs_an_explanation(tmp_path: Path) -> None:
