@@ -3,7 +3,9 @@
 Pure bookkeeping over decoded parts; it has no clock (callers pass monotonic times) and stores nothing.
 Theory: parts are grouped by (sim_key, sender, reference, total). A group completes when every sequence
 number 1..total is present; `expire(now)` releases groups whose first part is older than the timeout as
-incomplete messages, so a lost part delays delivery of the rest by at most the timeout.
+incomplete messages, so a lost part delays delivery of the rest by at most the timeout. Parts of a group
+completed less than a timeout ago are remembered by their exact TPDU, so a late duplicate (re-read after a
+crash, URC plus sweep) is dropped instead of opening a group that would later expire as a bogus fragment.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class Reassembler:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         self.timeout_s = timeout_s
         self._groups: dict[GroupKey, _Group] = {}
+        self._recently_completed: dict[tuple[str, str], float] = {}  # (sim_key, tpdu_hex) -> completed at
 
     @property
     def pending_groups(self) -> int:
@@ -88,22 +91,31 @@ class Reassembler:
     def add(self, sim_key: str, deliver: Deliver, received_at_monotonic: float) -> Completed | None:
         """Take one part; the whole message once its last part arrives, else None.
 
-        A message without a concatenation header completes at once. A second copy of a part already held
-        is ignored (the first copy wins).
+        A message without a concatenation header completes at once. A second copy of a part already held,
+        or of a part of a message completed within the timeout, is ignored (the first copy wins).
         """
         concat = deliver.concat
         if concat is None:
             return Completed(sim_key, deliver.sender, None, 1, (deliver,))
+        if (sim_key, deliver.tpdu_hex) in self._recently_completed:
+            return None
         key: GroupKey = (sim_key, deliver.sender, concat.reference, concat.total)
         group = self._groups.setdefault(key, _Group(first_received_at=received_at_monotonic))
         group.parts.setdefault(concat.sequence, deliver)
         if len(group.parts) < concat.total:
             return None
         del self._groups[key]
+        for part in group.parts.values():
+            self._recently_completed[(sim_key, part.tpdu_hex)] = received_at_monotonic
         return Completed(sim_key, deliver.sender, concat.reference, concat.total, _in_order(group))
 
     def expire(self, now: float) -> list[Expired]:
         """Release every group whose first part arrived `timeout_s` or more before `now`."""
+        self._recently_completed = {
+            key: completed_at
+            for key, completed_at in self._recently_completed.items()
+            if now - completed_at < self.timeout_s
+        }
         expired: list[Expired] = []
         for key, group in list(self._groups.items()):
             if now - group.first_received_at < self.timeout_s:
