@@ -233,12 +233,19 @@ class ModemSupervisor:
     async def _next_message_indexes(self, wait_s: float, closed: asyncio.Future[None]) -> list[int]:
         """Wait for URCs up to `wait_s`; return the storage indexes that new-message URCs named."""
         indexes: list[int] = []
+        getter = asyncio.ensure_future(self._urcs.get())
+        stop = asyncio.ensure_future(self._stopping.wait())
         try:
-            async with asyncio.timeout(max(wait_s, 0.0)):
-                first = await self._urcs.get()
-        except TimeoutError:
+            await asyncio.wait(
+                {getter, stop, closed}, timeout=max(wait_s, 0.0), return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stop.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter.cancelled() or not getter.done():
             return indexes
-        pending = [first]
+        pending = [getter.result()]
         while not self._urcs.empty():  # coalesce a burst of +CMTI into one batch
             pending.append(self._urcs.get_nowait())
         for urc in pending:
