@@ -25,10 +25,19 @@ from gatewayd.at.session import (
 )
 from gatewayd.clock import Clock
 from gatewayd.errors import SimRelayError
+from gatewayd.modem.observer import ModemObserver, NullObserver
 
 log = logging.getLogger(__name__)
 
 Write = Callable[[bytes], None]
+
+
+def verb_of(text: str) -> str:
+    """`AT+CMGR=3` → `AT+CMGR`, `AT+CREG?` → `AT+CREG`: a bounded label for metrics."""
+    for index, char in enumerate(text):
+        if char in "=?":
+            return text[:index]
+    return text
 
 
 class ModemError(SimRelayError):
@@ -72,12 +81,14 @@ class ModemDriver:
         on_unsolicited: Callable[[UnsolicitedResult], None],
         on_noise: Callable[[str], None] | None = None,
         name: str = "modem",
+        observer: ModemObserver | None = None,
     ) -> None:
         self._session = session
         self._clock = clock
         self._on_unsolicited = on_unsolicited
         self._on_noise = on_noise or (lambda kind: None)
         self._name = name
+        self._observer = observer or NullObserver()
         self._write: Write | None = None
         self._lock = asyncio.Lock()
         self._pending: asyncio.Future[CommandCompleted] | None = None
@@ -116,14 +127,27 @@ class ModemDriver:
             loop = asyncio.get_running_loop()
             future: asyncio.Future[CommandCompleted] = loop.create_future()
             self._pending = future
-            self._session.send(command, self._clock.monotonic())
+            started = self._clock.monotonic()
+            self._session.send(command, started)
             self._flush()
             self._arm_timer()
+            outcome = "ok"
             try:
                 result = await future
+            except CommandRejected:
+                outcome = "error"
+                raise
+            except CommandTimeout:
+                outcome = "timeout"
+                raise
+            except LinkLost:
+                outcome = "lost"
+                raise
             finally:
                 self._pending = None
                 self._cancel_timer()
+                elapsed = self._clock.monotonic() - started
+                self._observer.command_finished(self._name, verb_of(command.text), elapsed, outcome)
             self.timeouts_in_a_row = 0
             return result
 
@@ -168,13 +192,16 @@ class ModemDriver:
                 self.timeouts_in_a_row += 1
                 self._resolve(None, CommandTimeout(event))
             elif isinstance(event, UnsolicitedResult):
+                self._observer.unsolicited(self._name, event.name)
                 self._on_unsolicited(event)
             elif isinstance(event, UnknownLine):
                 log.info("%s: unknown line %r", self._name, event.line)
                 self._on_noise("unknown_line")
+                self._observer.noise(self._name, "unknown_line")
             elif isinstance(event, GarbageDiscarded):
                 log.info("%s: discarded %d garbage bytes", self._name, len(event.data))
                 self._on_noise("garbage")
+                self._observer.noise(self._name, "garbage")
 
     def _resolve(self, result: CommandCompleted | None, error: ModemError | None) -> None:
         future = self._pending

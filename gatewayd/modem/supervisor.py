@@ -23,6 +23,7 @@ from gatewayd.clock import Clock
 from gatewayd.hardware.profile import ModemProfile
 from gatewayd.modem.driver import CommandRejected, CommandTimeout, LinkLost, ModemDriver, ModemError
 from gatewayd.modem.inbox import Inbox
+from gatewayd.modem.observer import ModemObserver, NullObserver
 from gatewayd.services.gateway import GatewayRecorder
 from gatewayd.transport.serial import PortUnavailable, open_serial
 
@@ -68,8 +69,13 @@ class ModemSupervisor:
         recorder: GatewayRecorder,
         clock: Clock,
         settings: SupervisorSettings,
+        *,
+        usb_path: str | None = None,
+        observer: ModemObserver | None = None,
     ) -> None:
         self.port = port
+        self.usb_path = usb_path  # stable identity of the USB port (udev ID_PATH), when known
+        self._observer = observer or NullObserver()
         self._profile = profile
         self._recorder = recorder
         self._clock = clock
@@ -119,7 +125,12 @@ class ModemSupervisor:
             extra_final_error=profile.extra_final_error,
         )
         driver = ModemDriver(
-            session, self._clock, on_unsolicited=self._urcs.put_nowait, on_noise=self._count, name=self.port
+            session,
+            self._clock,
+            on_unsolicited=self._urcs.put_nowait,
+            on_noise=self._count,
+            name=self.port,
+            observer=self._observer,
         )
         self._set_state("opening", "")
         port = await open_serial(self.port, driver, baudrate=self._settings.baudrate)
@@ -159,7 +170,7 @@ class ModemSupervisor:
         modem_id = await self._recorder.modem_seen(
             imei=imei,
             port=self.port,
-            usb_path=None,
+            usb_path=self.usb_path,
             manufacturer=manufacturer,
             model=model,
             revision=revision,
