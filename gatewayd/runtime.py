@@ -23,9 +23,10 @@ from api.app import create_app
 from api.settings import ApiSettings
 from gatewayd.clock import Clock, SystemClock
 from gatewayd.config import Settings, public_base_url
-from gatewayd.errors import Conflict
-from gatewayd.hardware.loader import load_profiles, shipped_hardware_directory
+from gatewayd.errors import ConfigError, Conflict
+from gatewayd.hardware.loader import ProfileError, load_profiles, shipped_hardware_directory
 from gatewayd.hardware.matching import generic_profile
+from gatewayd.hardware.profile import ModemProfile
 from gatewayd.modem.registry import ModemRegistry
 from gatewayd.modem.supervisor import SupervisorSettings
 from gatewayd.services.container import Services, build_services
@@ -42,6 +43,14 @@ def profiles_directory(settings: Settings) -> Path:
     if settings.gateway.profiles_dir:
         return Path(settings.gateway.profiles_dir)
     return shipped_hardware_directory() / "modems"
+
+
+def load_modem_profiles(settings: Settings) -> dict[str, ModemProfile]:
+    """Profiles, with a bad file reported like any other configuration error (file and key)."""
+    try:
+        return load_profiles(profiles_directory(settings))
+    except ProfileError as exc:
+        raise ConfigError(exc.source, exc.key, exc.problem) from exc
 
 
 @dataclass
@@ -66,7 +75,7 @@ class Runtime:
         await upgrade(settings.db.url)
         engine = create_engine(settings.db.url)
         services = build_services(session_factory(engine), self.clock)
-        profiles = load_profiles(profiles_directory(settings))
+        profiles = load_modem_profiles(settings)
         registry = ModemRegistry(
             services.gateway,
             self.clock,
