@@ -12,12 +12,14 @@ from api.auth_middleware import auth_middleware
 from api.errors import error_middleware
 from api.keys import CLOCK, SERVICES, SETTINGS
 from api.permissions import access_for
+from api.pusher import Realtime
 from api.settings import ApiSettings
 from gatewayd.clock import Clock, SystemClock
 from gatewayd.services.container import Services
 
 
-def create_app(services: Services, settings: ApiSettings, *, clock: Clock | None = None) -> web.Application:
+def create_app(services: Services, settings: ApiSettings, *, clock: Clock | None = None,
+               realtime: Realtime | None = None) -> web.Application:
     """A ready-to-run app; add more routes before it starts, each listed in api/permissions.ROUTE_ACCESS."""
     # error_middleware is outermost so that auth failures and handler errors leave the same way.
     app = web.Application(middlewares=[error_middleware, auth_middleware],
@@ -27,6 +29,8 @@ def create_app(services: Services, settings: ApiSettings, *, clock: Clock | None
     app[CLOCK] = clock if clock is not None else SystemClock()
     for module in (health, user, sims, messages):
         module.add_routes(app)
+    if realtime is not None:  # the Pusher feed, /api/websocket-config and /broadcasting/auth
+        realtime.install(app)
     openapi.install(app, settings)
     app.on_startup.append(_refuse_unlisted_routes)
     return app
