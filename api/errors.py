@@ -79,8 +79,7 @@ def response_for(error: BaseException) -> web.Response | None:
             # Never echo the domain message: it may name the thing that exists in another organisation.
             return web.json_response(error_body(NOT_FOUND_MESSAGE), status=404)
         case Conflict():
-            details = getattr(error, "details", None) or {}
-            return web.json_response(error_body(str(error) or "Conflict.", **dict(details)), status=409)
+            return web.json_response(error_body(str(error) or "Conflict.", **dict(error.details)), status=409)
         case ValidationFailed():
             errors = {field: list(messages) for field, messages in error.errors.items()}
             return web.json_response(error_body(validation_message(errors), errors=errors), status=422)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class SimRelayError(Exception):
     """Base of every error this project raises on purpose."""
@@ -26,7 +29,14 @@ class Forbidden(SimRelayError):
 
 
 class Conflict(SimRelayError):
-    """The request is valid but conflicts with the current state (e.g. a lock held by someone else)."""
+    """The request is valid but conflicts with the current state (e.g. a lock held by someone else).
+
+    `details` are JSON-ready facts the answer may show (a lock's holder and `expires_at`).
+    """
+
+    def __init__(self, message: str, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details: Mapping[str, Any] = dict(details or {})
 
 
 class ValidationFailed(SimRelayError):
