@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from gatewayd.clock import Clock
 from gatewayd.hardware.profile import ModemProfile
+from gatewayd.modem.observer import ModemObserver
 from gatewayd.modem.supervisor import ModemStatus, ModemSupervisor, SupervisorSettings
 from gatewayd.services.gateway import GatewayRecorder
 
@@ -19,19 +21,48 @@ log = logging.getLogger(__name__)
 STOP_GRACE_S = 5.0  # how long a supervisor may take to finish its command in flight at shutdown
 
 
+@dataclass(frozen=True)
+class ModemEntry:
+    """A driven port as metrics and `simrelay modems` show it: the supervisor's status plus where it sits."""
+
+    status: ModemStatus
+    profile: str
+    usb_path: str | None
+    slot: str | None
+
+
 class ModemRegistry:
-    def __init__(self, recorder: GatewayRecorder, clock: Clock, settings: SupervisorSettings) -> None:
+    def __init__(
+        self,
+        recorder: GatewayRecorder,
+        clock: Clock,
+        settings: SupervisorSettings,
+        *,
+        observer: ModemObserver | None = None,
+    ) -> None:
         self._recorder = recorder
         self._clock = clock
         self._settings = settings
+        self._observer = observer
         self._supervisors: dict[str, ModemSupervisor] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._places: dict[str, tuple[str, str | None, str | None]] = {}  # port → profile, usb path, slot
+        self._accepting = True
 
-    def add(self, port: str, profile: ModemProfile) -> ModemSupervisor:
+    def add(
+        self, port: str, profile: ModemProfile, *, usb_path: str | None = None, slot: str | None = None
+    ) -> ModemSupervisor:
+        """Drive `port` (idempotent). `usb_path` is the stable identity of the USB port, `slot` its label."""
+        if not self._accepting:
+            raise RuntimeError(f"registry is closing; refusing to start a supervisor for {port}")
         if port in self._supervisors:
             return self._supervisors[port]
-        supervisor = ModemSupervisor(port, profile, self._recorder, self._clock, self._settings)
+        supervisor = ModemSupervisor(
+            port, profile, self._recorder, self._clock, self._settings, usb_path=usb_path,
+            observer=self._observer,
+        )
         self._supervisors[port] = supervisor
+        self._places[port] = (profile.name, usb_path, slot)
         task = asyncio.create_task(self._guard(supervisor), name=f"modem {port}")
         self._tasks[port] = task
         return supervisor
@@ -39,6 +70,7 @@ class ModemRegistry:
     async def remove(self, port: str) -> None:
         supervisor = self._supervisors.pop(port, None)
         task = self._tasks.pop(port, None)
+        self._places.pop(port, None)
         if supervisor is None or task is None:
             return
         await self._stop(supervisor, task)
@@ -49,9 +81,20 @@ class ModemRegistry:
     def supervisors(self) -> list[ModemSupervisor]:
         return list(self._supervisors.values())
 
+    def ports(self) -> list[str]:
+        return list(self._supervisors)
+
+    def entries(self) -> list[ModemEntry]:
+        return [
+            ModemEntry(supervisor.status, *self._places.get(port, ("?", supervisor.usb_path, None)))
+            for port, supervisor in self._supervisors.items()
+        ]
+
     async def close(self) -> None:
+        """Stop taking ports, then stop every supervisor; each finishes its command in flight first."""
+        self._accepting = False
         supervisors, tasks = self._supervisors, self._tasks
-        self._supervisors, self._tasks = {}, {}
+        self._supervisors, self._tasks, self._places = {}, {}, {}
         await asyncio.gather(*(self._stop(supervisors[port], tasks[port]) for port in tasks))
 
     async def _stop(self, supervisor: ModemSupervisor, task: asyncio.Task[None]) -> None:
