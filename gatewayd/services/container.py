@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
+from gatewayd.events import EventBus
 from gatewayd.services.accounts import AccountService
 from gatewayd.services.admin import AdminService
 from gatewayd.services.auth import AuthService
 from gatewayd.services.gateway import GatewayRecorder
 from gatewayd.services.health import HealthService
 from gatewayd.services.messages import MessageService
+from gatewayd.services.outbound import OutboundService
 from gatewayd.services.sims import SimService
 
 
@@ -28,15 +30,19 @@ class Services:
     health: HealthService
     gateway: GatewayRecorder
     admin: AdminService
+    outbound: OutboundService
 
 
-def build_services(sessions: async_sessionmaker[AsyncSession], clock: Clock) -> Services:
+def build_services(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, *, bus: EventBus | None = None
+) -> Services:
     return Services(
         auth=AuthService(sessions, clock),
         accounts=AccountService(sessions),
         sims=SimService(sessions),
         messages=MessageService(sessions),
         health=HealthService(sessions),
-        gateway=GatewayRecorder(sessions, clock),
+        gateway=GatewayRecorder(sessions, clock, bus=bus),
         admin=AdminService(sessions, clock),
+        outbound=OutboundService(sessions, clock, bus),
     )

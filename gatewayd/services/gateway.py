@@ -1,27 +1,34 @@
-"""What the modem tasks record: modems and SIMs seen, their status, and received SMS.
+"""What the modem tasks record: modems and SIMs seen, their status, and received SMS with reassembly.
 
 Each call is one short write transaction and is safe under concurrent calls from many modem tasks:
-upserts and the inbound insert are single statements arbitrated by unique indexes (IMEI, ICCID,
-identity_key), so two tasks racing on the same row produce one row and no error.
+upserts and inserts are arbitrated by unique indexes (IMEI, ICCID, identity_key), so two tasks racing on
+the same row produce one row and no error. Parts of a concatenated SMS are persisted in `inbound_parts`
+(a restart loses nothing) until their group is complete or expired; `finalize_message` is the ONE place a
+message row becomes final, so anything that must commit with it (webhook outbox rows) hooks in there.
+`MessageReceived` is published once per message, after the commit.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import phonenumbers
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
+from gatewayd.events import EventBus, MessageReceived
 from gatewayd.services.views import ModemView
 from gatewayd.store.engine import read_transaction, write_transaction
-from gatewayd.store.models import HostedSim, Modem
+from gatewayd.store.models import HostedSim, Message, Modem
+from gatewayd.store.models_engine import InboundPart, ModemHealth
 from gatewayd.store.repositories import messages as message_queries
 from gatewayd.store.repositories import modems as modem_queries
 from gatewayd.store.repositories import sims as sim_queries
+from gatewayd.store.repositories.dialect import upsert_insert
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,11 @@ class ReceivedSms:
     encoding: str
     received_at: datetime
     concat: tuple[int, int, int] | None
+    user_data: bytes = b""  # the part's user data octets (UCS-2 parts are joined as octets, see below)
+
+
+DEFAULT_REASSEMBLY_TIMEOUT_S = 600.0  # Gammu's default (field-lessons.md #1)
+GroupKey = tuple[str, int, int]  # sender, reference, total (within one SIM)
 
 
 def country_of(phone_number: str | None) -> str | None:
@@ -59,9 +71,18 @@ def _check_signal(signal_strength: int | None) -> None:
 
 
 class GatewayRecorder:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        *,
+        bus: EventBus | None = None,
+        reassembly_timeout_s: float = DEFAULT_REASSEMBLY_TIMEOUT_S,
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._bus = bus
+        self.reassembly_timeout_s = reassembly_timeout_s
 
     async def modem_seen(
         self,
@@ -167,31 +188,110 @@ class GatewayRecorder:
                 await sim_queries.mark_offline(session, sim_ids[0], now)
 
     async def store_received(self, hosted_sim_id: int, items: Sequence[ReceivedSms]) -> list[int]:
-        """Store a batch in ONE transaction; an identity already stored is skipped. Returns the new ids
-        (in identity_key order).
+        """Store a batch in ONE transaction; returns the ids of messages that became final.
 
-        The caller may delete the SMS from the modem once this returns (the commit is durable).
+        A single SMS becomes a message at once; a part is kept in `inbound_parts` and its group becomes one
+        message when every part is there. An identity already stored (message or part) is skipped, so a
+        re-read is a no-op. The caller may delete the SMS from the modem once this returns (durable commit).
         """
         if not items:
             return []
         now = self._clock.now()
-        new_ids: list[int] = []
+        final: list[MessageReceived] = []
         async with write_transaction(self._sessions) as session:
             sim = await session.get(HostedSim, hosted_sim_id)
             if sim is None:
                 raise LookupError(f"store_received for unknown hosted SIM id {hosted_sim_id}")
+            touched: set[GroupKey] = set()
             # One lock order for every batch: on PostgreSQL two batches holding the same keys in
             # opposite orders would otherwise deadlock on the unique index.
             for item in sorted(items, key=lambda each: each.identity_key):
-                new_id = await message_queries.insert_unless_known(session, _inbound_row(sim, item, now))
-                if new_id is not None:
-                    new_ids.append(new_id)
-        return new_ids
+                if item.concat is None:
+                    row = _inbound_row(sim, item, now)
+                    new_id = await message_queries.insert_unless_known(session, row)
+                    if new_id is not None:
+                        final.append(_received(new_id, sim.id, row))
+                elif await _insert_part(session, sim.id, item, now):
+                    reference, total, _ = item.concat
+                    touched.add((item.sender, reference, total))
+            for group in sorted(touched):
+                parts = await _pending_parts(session, sim.id, group)
+                chosen = _one_per_sequence(parts)
+                if len(chosen) == group[2]:
+                    message = await finalize_message(session, sim, chosen, now, incomplete=False)
+                    final.append(_received(message.id, sim.id, _columns(message)))
+        self._announce(final)
+        return [event.message_id for event in final]
 
-    async def list_modems(self) -> list[ModemView]:
+    async def expire_incomplete(self, hosted_sim_id: int | None = None) -> list[int]:
+        """Turn groups whose first part is older than the reassembly timeout into ONE message each,
+        marked `incomplete` (the parts that did arrive, in order). Returns the new message ids."""
+        now = self._clock.now()
+        cutoff = now - timedelta(seconds=self.reassembly_timeout_s)
+        final: list[MessageReceived] = []
+        async with write_transaction(self._sessions) as session:
+            query = (
+                select(
+                    InboundPart.hosted_sim_id, InboundPart.sender, InboundPart.reference, InboundPart.total
+                )
+                .where(InboundPart.message_id.is_(None))
+                .group_by(
+                    InboundPart.hosted_sim_id, InboundPart.sender, InboundPart.reference, InboundPart.total
+                )
+                .having(func.min(InboundPart.first_seen_at) <= cutoff)
+            )
+            if hosted_sim_id is not None:
+                query = query.where(InboundPart.hosted_sim_id == hosted_sim_id)
+            for sim_id, sender, reference, total in list(await session.execute(query)):
+                sim = await session.get_one(HostedSim, sim_id)
+                parts = _one_per_sequence(await _pending_parts(session, sim_id, (sender, reference, total)))
+                message = await finalize_message(session, sim, parts, now, incomplete=True)
+                final.append(_received(message.id, sim.id, _columns(message)))
+        self._announce(final)
+        return [event.message_id for event in final]
+
+    async def pending_part_groups(self, hosted_sim_id: int) -> int:
         async with read_transaction(self._sessions) as session:
-            rows = await modem_queries.modem_with_iccid(session)
-        return [_modem_view(modem, iccid) for modem, iccid in rows]
+            count = await session.scalar(
+                select(func.count(func.distinct(InboundPart.reference))).where(
+                    InboundPart.hosted_sim_id == hosted_sim_id, InboundPart.message_id.is_(None)
+                )
+            )
+        return int(count or 0)
+
+    async def recovery_step(self, modem_id: int, step: str, reason: str) -> None:
+        """Count one recovery-ladder step (reinit, reset, reopen, usb_reset, quarantine) for the modem."""
+        now = self._clock.now()
+        async with write_transaction(self._sessions) as session:
+            health = await session.get(ModemHealth, modem_id)
+            if health is None:
+                health = ModemHealth(
+                    modem_id=modem_id, reinit=0, reset=0, reopen=0, usb_reset=0, quarantine=0, updated_at=now
+                )
+                session.add(health)
+            setattr(health, step, getattr(health, step) + 1)
+            health.last_reason, health.updated_at = f"{step}: {reason}"[:1000], now
+
+    async def pin_state(self, modem_id: int, state: str) -> None:
+        now = self._clock.now()
+        async with write_transaction(self._sessions) as session:
+            health = await session.get(ModemHealth, modem_id)
+            if health is None:
+                health = ModemHealth(
+                    modem_id=modem_id, reinit=0, reset=0, reopen=0, usb_reset=0, quarantine=0, updated_at=now
+                )
+                session.add(health)
+            health.pin_state, health.updated_at = state[:32], now
+
+    async def modem_health(self) -> dict[int, ModemHealth]:
+        async with read_transaction(self._sessions) as session:
+            rows = await session.scalars(select(ModemHealth))
+            return {row.modem_id: row for row in rows}
+
+    def _announce(self, events: Sequence[MessageReceived]) -> None:
+        if self._bus is not None:
+            for event in events:
+                self._bus.publish(event)
 
 
 def _inbound_row(sim: HostedSim, item: ReceivedSms, now: datetime) -> dict[str, object]:
@@ -213,6 +313,124 @@ def _inbound_row(sim: HostedSim, item: ReceivedSms, now: datetime) -> dict[str, 
         "concat_sequence": sequence,
         "created_at": now,
     }
+
+
+def _columns(message: Message) -> dict[str, object]:
+    return {
+        "sender": message.sender,
+        "recipient": message.recipient,
+        "text": message.text,
+        "received_at": message.received_at,
+        "created_at": message.created_at,
+    }
+
+
+def _received(message_id: int, sim_id: int, row: dict[str, object]) -> MessageReceived:
+    received_at = row.get("received_at") or row["created_at"]
+    assert isinstance(received_at, datetime)
+    recipient, text = row.get("recipient"), row.get("text")
+    return MessageReceived(
+        message_id=message_id,
+        hosted_sim_id=sim_id,
+        sender=str(row.get("sender") or ""),
+        recipient=recipient if isinstance(recipient, str) else None,
+        text=text if isinstance(text, str) else None,
+        received_at=received_at,
+    )
+
+
+async def finalize_message(
+    session: AsyncSession, sim: HostedSim, parts: Sequence[InboundPart], now: datetime, *, incomplete: bool
+) -> Message:
+    """Make ONE message row out of the parts of a concatenated SMS, in the caller's transaction.
+
+    The single point where a reassembled message becomes final: whatever must commit atomically with it
+    (webhook outbox rows, issue 6) is added here. The parts keep pointing at it, so re-reads stay no-ops.
+    """
+    first = parts[0]
+    identity = hashlib.sha256("\x00".join(sorted(p.identity_key for p in parts)).encode()).hexdigest()
+    message = Message(
+        hosted_sim_id=sim.id,
+        direction="inbound",
+        sender=first.sender,
+        recipient=sim.phone_number,
+        text=joined_text(parts),
+        data=b"".join(p.data for p in parts) if first.encoding == "8bit" else None,
+        encoding=first.encoding,
+        received_at=first.sc_timestamp,
+        status="incomplete" if incomplete else "received",
+        segments=first.total,
+        identity_key="concat:" + identity,
+        concat_reference=first.reference,
+        concat_total=first.total,
+        concat_sequence=None,
+        created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    await session.execute(
+        update(InboundPart).where(InboundPart.id.in_([p.id for p in parts])).values(message_id=message.id)
+    )
+    return message
+
+
+def joined_text(parts: Sequence[InboundPart]) -> str | None:
+    """The text of parts in sequence order; None for 8-bit data. UCS-2 parts are joined as octets first,
+    because some phones split a surrogate pair between two parts (field-lessons.md #9)."""
+    if not parts or parts[0].encoding == "8bit":
+        return None
+    if all(part.encoding == "ucs2" for part in parts):
+        return b"".join(part.data for part in parts).decode("utf-16-be", errors="replace")
+    return "".join(part.text or "" for part in parts)
+
+
+async def _insert_part(session: AsyncSession, sim_id: int, item: ReceivedSms, now: datetime) -> bool:
+    """Insert one part unless its identity is known; True when it is new."""
+    assert item.concat is not None
+    reference, total, sequence = item.concat
+    insert = await upsert_insert(session, InboundPart)
+    statement = (
+        insert.values(
+            hosted_sim_id=sim_id,
+            identity_key=item.identity_key,
+            sender=item.sender,
+            reference=reference,
+            total=total,
+            sequence=sequence,
+            encoding=item.encoding,
+            text=item.text,
+            data=item.user_data or item.data or b"",
+            sc_timestamp=item.received_at,
+            first_seen_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[InboundPart.identity_key])
+        .returning(InboundPart.id)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def _pending_parts(session: AsyncSession, sim_id: int, group: GroupKey) -> list[InboundPart]:
+    sender, reference, total = group
+    rows = await session.scalars(
+        select(InboundPart)
+        .where(
+            InboundPart.hosted_sim_id == sim_id,
+            InboundPart.sender == sender,
+            InboundPart.reference == reference,
+            InboundPart.total == total,
+            InboundPart.message_id.is_(None),
+        )
+        .order_by(InboundPart.sequence, InboundPart.id)
+    )
+    return list(rows)
+
+
+def _one_per_sequence(parts: Sequence[InboundPart]) -> list[InboundPart]:
+    """The first-stored part of each sequence number (a carrier reusing a reference gives two)."""
+    chosen: dict[int, InboundPart] = {}
+    for part in parts:
+        chosen.setdefault(part.sequence, part)
+    return [chosen[number] for number in sorted(chosen)]
 
 
 def _modem_view(modem: Modem, iccid: str | None) -> ModemView:

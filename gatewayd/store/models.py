@@ -196,6 +196,11 @@ class Message(Base):
     concat_total: Mapped[int | None]
     concat_sequence: Mapped[int | None]
     created_at: Mapped[datetime]
+    # Outbound sending (migration 0003_modem_engine): why it failed, and the retry bookkeeping.
+    error: Mapped[str | None] = mapped_column(Text)
+    send_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
 
 
 # Email is unique whatever its case: "Ada@x.org" and "ada@x.org" are one account.
@@ -204,3 +209,4 @@ Index("uq_users_email_lower", func.lower(User.email), unique=True)
 # "Newest first per SIM": the page query orders by exactly this expression, then id.
 MESSAGE_NEWEST_KEY = func.coalesce(Message.received_at, Message.created_at)
 Index("ix_messages_sim_newest", Message.hosted_sim_id, MESSAGE_NEWEST_KEY, Message.id)
+Index("ix_messages_outbound_queue", Message.hosted_sim_id, Message.status, Message.id)

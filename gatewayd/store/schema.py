@@ -3,7 +3,7 @@
 One import line per area; a new area adds its line here.
 """
 
-from gatewayd.store import models
+from gatewayd.store import models, models_engine
 from gatewayd.store.models import Base
 
-__all__ = ["Base", "models"]
+__all__ = ["Base", "models", "models_engine"]
