@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gatewayd.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from gatewayd.errors import Conflict, Forbidden, NotFound, Throttled, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def response_for(error: BaseException) -> web.Response | None:
         case json.JSONDecodeError() | UnicodeDecodeError():
             # A handler that parsed a body itself (not through api/requests.py) must still answer 400.
             return web.json_response(error_body(f"Malformed JSON body: {error}"), status=400)
-        case TooManyAttempts():
+        case TooManyAttempts() | Throttled():
             return web.json_response(error_body("Too Many Attempts."), status=429,
                                      headers={"Retry-After": str(error.retry_after_s)})
         case _:

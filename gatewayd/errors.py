@@ -39,6 +39,14 @@ class Conflict(SimRelayError):
         self.details: Mapping[str, Any] = dict(details or {})
 
 
+class Throttled(SimRelayError):
+    """Too many attempts (logins, requests); the caller may retry after `retry_after_s` seconds."""
+
+    def __init__(self, what: str, retry_after_s: int) -> None:
+        super().__init__(f"{what}: retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 class ValidationFailed(SimRelayError):
     """Input failed validation; `errors` maps each field to its messages."""
 
