@@ -29,7 +29,7 @@ test: lint
 	$(BIN)/pytest
 
 bench: venv
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(NAME)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
