@@ -11,9 +11,10 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api.errors import Unauthenticated
+from api.errors import FORBIDDEN_MESSAGE, Unauthenticated
 from api.keys import PRINCIPAL, SERVICES
 from api.permissions import access_for, authorize
+from gatewayd.errors import Forbidden
 
 # Generous for `<id>|<40 chars>`, `sk_live_...` and OAuth tokens (JWTs run to ~1 KiB), yet short enough that
 # a garbage header is refused before it is hashed and looked up.
@@ -40,11 +41,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not access.needs_bearer:
         return await handler(request)
     token = bearer_token(request.headers.get("Authorization"))
-    if token is None:
-        raise Unauthenticated("missing or malformed Authorization header")
-    principal = await request.app[SERVICES].auth.authenticate(token)
+    principal = await request.app[SERVICES].auth.authenticate(token) if token is not None else None
     if principal is None:
-        raise Unauthenticated(f"no credential matches token prefix {token[:8]!r}")
+        reason = "missing or malformed Authorization header" if token is None else (
+            f"no credential matches token prefix {token[:8]!r}")
+        if access.forbid_unauthenticated:
+            raise Forbidden(FORBIDDEN_MESSAGE)
+        raise Unauthenticated(reason)
     authorize(access, principal)
     request[PRINCIPAL] = principal
     return await handler(request)

@@ -35,6 +35,8 @@ class Access:
     permission: str | None = None
     # How the route proves the caller when it is not a bearer token (documentation only).
     other_proof: str | None = None
+    # Laravel's /broadcasting/auth answers 403, not 401, when no user is authenticated (pusher-js expects it).
+    forbid_unauthenticated: bool = False
 
     @property
     def needs_bearer(self) -> bool:
@@ -103,7 +105,7 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("PATCH", _MAPPING): _WEBHOOKS,
     ("DELETE", _MAPPING): _WEBHOOKS,
     ("GET", "/api/websocket-config"): ANY_TOKEN,
-    ("POST", "/broadcasting/auth"): needs(MESSAGES_READ),
+    ("POST", "/broadcasting/auth"): Access(ALL_AUTH_TYPES, MESSAGES_READ, forbid_unauthenticated=True),
     ("GET", "/app/{key}"): signed("Pusher channel auth inside the WebSocket (pusher:subscribe)"),
     ("GET", "/reverb/app/{key}"): signed("Pusher channel auth inside the WebSocket (pusher:subscribe)"),
     ("POST", _PUSHER_APP + "/events"): signed(_PUSHER_SIGNATURE),
