@@ -6,7 +6,9 @@ Produces one frozen, validated `Settings`. Every error names where the bad value
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -51,6 +53,24 @@ class SimulateSection:
 
 
 @dataclass(frozen=True)
+class RealtimeSection:
+    """The Pusher-protocol feed. Empty credentials are generated once into `state_dir` (realtime.json)."""
+
+    app_id: str = ""
+    app_key: str = ""
+    app_secret: str = ""
+    state_dir: str = "var"
+    allowed_origins: tuple[str, ...] = ("*",)  # host patterns as Reverb matches them ("*.example.com")
+    max_connections: int = 10_000
+    max_message_bytes: int = 10_000
+    activity_timeout_s: int = 30
+    client_events: bool = False
+    public_host: str = ""  # empty: the host of the public base URL
+    public_port: int = 0  # 0: the port of the public base URL
+    scheme: str = ""  # http or https; empty: the scheme of the public base URL
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -62,6 +82,7 @@ class Settings:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     simulate: SimulateSection = field(default_factory=SimulateSection)
     log: LogSection = field(default_factory=LogSection)
+    realtime: RealtimeSection = field(default_factory=RealtimeSection)
     source: str = "defaults"  # the file the settings came from, for messages
 
 
@@ -84,6 +105,14 @@ def _check_level(value: str) -> str | None:
     return None
 
 
+def _check_scheme(value: str) -> str | None:
+    return None if value in {"", "http", "https"} else "expected http or https"
+
+
+def _check_port_or_zero(value: int) -> str | None:
+    return None if 0 <= value < 65536 else "expected 0 (derived) or a port from 1 to 65535"
+
+
 def _positive(value: float) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
@@ -103,6 +132,11 @@ _CHECKS: Mapping[str, Callable[[Any], str | None]] = {
     "simulate.count": _non_negative,
     "simulate.control": _check_listen,
     "log.level": _check_level,
+    "realtime.max_connections": _positive,
+    "realtime.max_message_bytes": _positive,
+    "realtime.activity_timeout_s": _positive,
+    "realtime.public_port": _check_port_or_zero,
+    "realtime.scheme": _check_scheme,
 }
 
 _SECTIONS: Mapping[str, type] = {
@@ -111,6 +145,7 @@ _SECTIONS: Mapping[str, type] = {
     "gateway": GatewaySection,
     "simulate": SimulateSection,
     "log": LogSection,
+    "realtime": RealtimeSection,
 }
 
 
@@ -232,3 +267,26 @@ def public_base_url(settings: Settings) -> str:
     if host in {"0.0.0.0", "::", "[::]"}:
         host = "127.0.0.1"
     return f"http://{host}:{port}"
+
+
+def realtime_credentials(section: RealtimeSection) -> tuple[str, str, str]:
+    """(app_id, app_key, app_secret): each configured value, else the one generated once into
+    `state_dir/realtime.json`, so clients keep working across restarts."""
+    path = Path(section.state_dir) / "realtime.json"
+    try:
+        stored = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(str(path), "(file)", f"cannot be read as JSON: {exc}") from None
+    generated = {
+        "app_id": stored.get("app_id") or str(secrets.randbelow(900_000) + 100_000),
+        "app_key": stored.get("app_key") or secrets.token_hex(10),
+        "app_secret": stored.get("app_secret") or secrets.token_hex(20),
+    }
+    if generated != stored and not (section.app_id and section.app_key and section.app_secret):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Created owner-only from the start: the secret signs every channel subscription.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(json.dumps(generated))
+    return (section.app_id or generated["app_id"], section.app_key or generated["app_key"],
+            section.app_secret or generated["app_secret"])
