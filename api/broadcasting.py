@@ -7,7 +7,7 @@ caller's is refused with 403. Only the app secret signs; the store is not touche
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from aiohttp import web
 
@@ -15,14 +15,8 @@ from api.keys import PRINCIPAL
 from api.pusher import protocol
 from api.pusher.routes import PUSHER
 from api.requests import FieldErrors, read_json_object, string_field
+from gatewayd.delivery.realtime import user_channels
 from gatewayd.errors import Forbidden
-
-# Laravel's default user channel, and the short alias the SimRelay clients subscribe to.
-USER_CHANNEL_PATTERNS: Final = ("private-App.Models.User.{user_id}", "private-user.{user_id}")
-
-
-def user_channels(user_id: int) -> tuple[str, ...]:
-    return tuple(pattern.format(user_id=user_id) for pattern in USER_CHANNEL_PATTERNS)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
