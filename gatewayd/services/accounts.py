@@ -1,16 +1,31 @@
-"""Who the caller is: user, organisation and API key views for `GET /api/user`.
+"""Who the caller is (user, organisation and API key views for `GET /api/user`), and TOTP enrolment.
 
 Also the one place that turns account rows into views (other services import these builders).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gatewayd.clock import Clock
 from gatewayd.errors import NotFound
+from gatewayd.services.two_factor import new_totp_secret, provisioning_uri
 from gatewayd.services.views import ApiKeyView, OrganizationView, Principal, TeamView, UserView
-from gatewayd.store.engine import read_transaction
+from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.models import ApiKey, Organization, Team, User
+from gatewayd.store.repositories import accounts as account_queries
+
+
+@dataclass(frozen=True)
+class TotpEnrollment:
+    """What an authenticator app needs: the base32 secret and the otpauth:// URI (QR code content)."""
+
+    user_id: int
+    email: str
+    secret: str
+    uri: str
 
 
 def user_view(user: User) -> UserView:
@@ -45,8 +60,28 @@ def api_key_view(key: ApiKey) -> ApiKeyView:
 
 
 class AccountService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._sessions = sessions
+        self._clock = clock
+
+    async def enable_totp(self, email: str) -> TotpEnrollment:
+        """Turn two-factor login on with a fresh secret (replacing any earlier one)."""
+        secret = new_totp_secret()
+        async with write_transaction(self._sessions) as session:
+            user = await account_queries.user_by_email(session, email)
+            if user is None:
+                raise NotFound(f"No user with email {email!r}.")
+            user.totp_secret = secret
+            user.updated_at = self._clock.now()
+        return TotpEnrollment(user.id, user.email, secret, provisioning_uri(secret, user.email))
+
+    async def disable_totp(self, email: str) -> None:
+        async with write_transaction(self._sessions) as session:
+            user = await account_queries.user_by_email(session, email)
+            if user is None:
+                raise NotFound(f"No user with email {email!r}.")
+            user.totp_secret = None
+            user.updated_at = self._clock.now()
 
     async def describe(self, principal: Principal) -> tuple[UserView, OrganizationView, ApiKeyView | None]:
         """The caller's user, organisation and (for API keys) the key; NotFound if any was deleted."""

@@ -1,7 +1,9 @@
-"""Bearer-token authentication: API keys (`sk_live_...`) and personal access tokens (`<id>|<secret>`).
+"""Bearer-token authentication: API keys (`sk_live_...`) and personal access tokens (`<id>|<secret>`),
+and the login use cases (password, TOTP second step, logout).
 
 Keys and tokens carry 256 random bits, so they are stored as SHA-256 hex and found by exact hash;
-the plain text exists only in the answer that creates it. Login (password, token issue) lives here too.
+the plain text exists only in the answer that creates it. Pending 2FA logins and failed-login counts
+are kept in this process only (see services/two_factor.py, services/throttle.py).
 """
 
 from __future__ import annotations
@@ -9,15 +11,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
+from gatewayd.errors import Forbidden, Throttled, ValidationFailed
 from gatewayd.services.accounts import user_view
-from gatewayd.services.passwords import verify_password
+from gatewayd.services.passwords import NO_PASSWORD, verify_password
 from gatewayd.services.permissions import ALL_PERMISSIONS
+from gatewayd.services.throttle import LoginThrottle
+from gatewayd.services.two_factor import PendingLogins, TotpVerifier
 from gatewayd.services.views import Principal, UserView
 from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.models import PersonalAccessToken, User
@@ -28,6 +34,18 @@ API_KEY_PREFIX = "sk_live_"
 API_KEY_PREFIX_LENGTH = 12
 # last_used_at is refreshed at most this often, so reads do not each cost a database write.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+# Laravel's wording; the same for an unknown email and a wrong password (nothing tells them apart).
+BAD_CREDENTIALS = "These credentials do not match our records."
+DEFAULT_TOKEN_NAME = "api"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """Either a token (`token`, `user`) or a pending second step (`tmp_token`)."""
+
+    token: str | None
+    user: UserView | None
+    tmp_token: str | None
 
 
 def sha256_hex(secret: str) -> str:
@@ -39,9 +57,65 @@ def new_api_key() -> str:
 
 
 class AuthService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock,
+                 throttle: LoginThrottle | None = None) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._throttle = throttle if throttle is not None else LoginThrottle(clock)
+        self._pending = PendingLogins(clock)
+        self._totp = TotpVerifier(clock)
+
+    async def login(self, email: str, password: str, *, address: str,
+                    device_name: str | None = None) -> LoginResult:
+        """A personal access token, or a `tmp_token` for the TOTP step when the user has 2FA on.
+
+        Throttled per email and per client address (Throttled). A wrong password and an unknown email
+        give the same ValidationFailed after the same Argon2 work.
+        """
+        self._refuse_if_throttled(email, address)
+        user = await self.verify_credentials(email, password)
+        if user is None:
+            self._throttle.failed(email, address)
+            raise ValidationFailed({"email": [BAD_CREDENTIALS]})
+        self._throttle.succeeded(email)
+        name = device_name or DEFAULT_TOKEN_NAME
+        if user.two_factor_enabled:
+            return LoginResult(None, None, self._pending.open(user.id, name))
+        _, token = await self.issue_personal_token(user.id, name)
+        return LoginResult(token, user, None)
+
+    async def complete_two_factor(self, tmp_token: str, code: str, *, address: str) -> tuple[str, UserView]:
+        """(personal access token, user) for a valid pending login and a current TOTP code.
+
+        The tmp_token is spent by success and by too many wrong codes; an expired or spent one fails.
+        """
+        self._refuse_if_throttled(tmp_token, address)
+        pending = self._pending.peek(tmp_token)
+        if pending is None:
+            self._throttle.failed(tmp_token, address)
+            raise ValidationFailed({"tmp_token": ["The two-factor login has expired; log in again."]})
+        async with read_transaction(self._sessions) as session:
+            user = await session.get(User, pending.user_id)
+            secret = user.totp_secret if user is not None else None
+        if user is None or secret is None or not self._totp.accept(user.id, secret, code):
+            self._throttle.failed(tmp_token, address)
+            self._pending.count_failure(tmp_token)
+            raise ValidationFailed({"code": ["The two-factor code is invalid."]})
+        if not self._pending.spend(tmp_token):  # a concurrent request spent it first
+            raise ValidationFailed({"tmp_token": ["The two-factor login has expired; log in again."]})
+        _, token = await self.issue_personal_token(user.id, pending.device_name)
+        return token, user_view(user)
+
+    async def logout(self, principal: Principal) -> None:
+        """Revoke the personal access token the caller presented."""
+        if principal.auth_type != "sanctum" or principal.token_id is None:
+            raise Forbidden("Only personal access tokens log out here; revoke OAuth tokens at /oauth/revoke.")
+        await self.revoke_personal_token(principal.token_id)
+
+    def _refuse_if_throttled(self, key: str, address: str) -> None:
+        wait = self._throttle.retry_after_s(key, address)
+        if wait is not None:
+            raise Throttled(f"login attempts for this account or address {address!r}", wait)
 
     async def authenticate(self, bearer_token: str) -> Principal | None:
         """The principal behind a bearer token, or None for anything unknown, revoked or expired."""
@@ -102,7 +176,9 @@ class AuthService:
         """The user when email and password match; None otherwise (same cost for an unknown email)."""
         async with read_transaction(self._sessions) as session:
             user = await account_queries.user_by_email(session, email)
-        if not await verify_password(user.password_hash if user else None, password) or user is None:
+        # An account without a password pays for a full verification too (NO_PASSWORD would fail fast).
+        stored = user.password_hash if user is not None and user.password_hash != NO_PASSWORD else None
+        if not await verify_password(stored, password) or user is None:
             return None
         return user_view(user)
 

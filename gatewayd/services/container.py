@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
-from gatewayd.events import EventBus
+from gatewayd.events import EventBus, LocalEventBus
 from gatewayd.services.accounts import AccountService
 from gatewayd.services.admin import AdminService
+from gatewayd.services.api_keys import ApiKeyService
 from gatewayd.services.auth import AuthService
 from gatewayd.services.gateway import GatewayRecorder
 from gatewayd.services.health import HealthService
+from gatewayd.services.locks import DEFAULT_LOCK_TTL_S, LockService
 from gatewayd.services.messages import MessageService
 from gatewayd.services.outbound import OutboundService
 from gatewayd.services.sims import SimService
@@ -31,18 +33,25 @@ class Services:
     gateway: GatewayRecorder
     admin: AdminService
     outbound: OutboundService
+    locks: LockService
+    api_keys: ApiKeyService
 
 
 def build_services(
-    sessions: async_sessionmaker[AsyncSession], clock: Clock, *, bus: EventBus | None = None
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, *, bus: EventBus | None = None,
+    lock_ttl_s: int = DEFAULT_LOCK_TTL_S,
 ) -> Services:
+    # Without a bus (tests, admin CLI) events go to a private bus that nobody listens to.
+    events = bus if bus is not None else LocalEventBus()
     return Services(
         auth=AuthService(sessions, clock),
-        accounts=AccountService(sessions),
+        accounts=AccountService(sessions, clock),
         sims=SimService(sessions),
-        messages=MessageService(sessions),
+        messages=MessageService(sessions, clock, events),
         health=HealthService(sessions),
         gateway=GatewayRecorder(sessions, clock, bus=bus),
         admin=AdminService(sessions, clock),
+        locks=LockService(sessions, clock, events, lock_ttl_s),
+        api_keys=ApiKeyService(sessions, clock),
         outbound=OutboundService(sessions, clock, bus),
     )

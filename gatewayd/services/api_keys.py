@@ -1,0 +1,102 @@
+"""API keys of the caller's organisation: list, create, show, update, delete, regenerate.
+
+Keys are `sk_live_` + 256 random bits, stored as SHA-256 with a visible prefix; the plain key exists only
+in the answer that creates or regenerates it. A key of another organisation is NotFound, never Forbidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gatewayd.clock import Clock
+from gatewayd.errors import NotFound, ValidationFailed
+from gatewayd.services.accounts import api_key_view
+from gatewayd.services.auth import api_key_prefix, new_api_key, sha256_hex
+from gatewayd.services.permissions import validated_permissions
+from gatewayd.services.views import ApiKeyView, Principal
+from gatewayd.store.engine import read_transaction, write_transaction
+from gatewayd.store.models import ApiKey
+
+MAX_NAME_CHARS = 255
+
+
+def _name(name: str) -> str:
+    stripped = name.strip()
+    if not stripped:
+        raise ValidationFailed({"name": ["The name field is required."]})
+    if len(stripped) > MAX_NAME_CHARS:
+        raise ValidationFailed({"name": [f"The name field must not be greater than {MAX_NAME_CHARS} "
+                                         "characters."]})
+    return stripped
+
+
+async def _key_in_org(session: AsyncSession, principal: Principal, key_id: int) -> ApiKey:
+    key = await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.organization_id == principal.organization_id)
+    )
+    if key is None:
+        raise NotFound(f"No API key {key_id} in organisation {principal.organization_id}.")
+    return key
+
+
+class ApiKeyService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def list_for(self, principal: Principal) -> list[ApiKeyView]:
+        async with read_transaction(self._sessions) as session:
+            keys = await session.scalars(
+                select(ApiKey).where(ApiKey.organization_id == principal.organization_id).order_by(ApiKey.id)
+            )
+            return [api_key_view(key) for key in keys]
+
+    async def create(self, principal: Principal, *, name: str,
+                     permissions: Sequence[str]) -> tuple[ApiKeyView, str]:
+        """A new key owned by the caller in their organisation: (view, plain key shown once)."""
+        clean_name, clean_permissions = _name(name), validated_permissions(permissions)
+        plain = new_api_key()
+        now = self._clock.now()
+        async with write_transaction(self._sessions) as session:
+            key = ApiKey(organization_id=principal.organization_id, user_id=principal.user_id,
+                         name=clean_name, key_prefix=api_key_prefix(plain), secret_hash=sha256_hex(plain),
+                         permissions=clean_permissions, last_used_at=None, created_at=now, updated_at=now)
+            session.add(key)
+            await session.flush()
+        return api_key_view(key), plain
+
+    async def get(self, principal: Principal, key_id: int) -> ApiKeyView:
+        async with read_transaction(self._sessions) as session:
+            return api_key_view(await _key_in_org(session, principal, key_id))
+
+    async def update(self, principal: Principal, key_id: int, *, name: str | None,
+                     permissions: Sequence[str] | None) -> ApiKeyView:
+        """Change the name and/or permissions; a field left None keeps its value."""
+        clean_name = _name(name) if name is not None else None
+        clean_permissions = validated_permissions(permissions) if permissions is not None else None
+        async with write_transaction(self._sessions) as session:
+            key = await _key_in_org(session, principal, key_id)
+            if clean_name is not None:
+                key.name = clean_name
+            if clean_permissions is not None:
+                key.permissions = clean_permissions
+            key.updated_at = self._clock.now()
+        return api_key_view(key)
+
+    async def delete(self, principal: Principal, key_id: int) -> None:
+        async with write_transaction(self._sessions) as session:
+            key = await _key_in_org(session, principal, key_id)
+            await session.execute(delete(ApiKey).where(ApiKey.id == key.id))
+
+    async def regenerate(self, principal: Principal, key_id: int) -> tuple[ApiKeyView, str]:
+        """A new secret for the key; the old one matches nothing from the commit on."""
+        plain = new_api_key()
+        async with write_transaction(self._sessions) as session:
+            key = await _key_in_org(session, principal, key_id)
+            key.secret_hash = sha256_hex(plain)
+            key.key_prefix = api_key_prefix(plain)
+            key.updated_at = self._clock.now()
+        return api_key_view(key), plain
