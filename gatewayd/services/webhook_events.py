@@ -1,0 +1,206 @@
+"""The webhook transactional outbox: turns a message or lock change into delivery rows IN THE CALLER'S
+TRANSACTION, one per matching active integration, so an event is stored if and only if its cause is.
+
+Matching (ENDPOINTS.md, Events): an event on a SIM reaches an integration through an active mapping of
+the team that has the SIM in the integration's organisation; `lock_required` mappings only while a
+member of that team holds the SIM's lock (an expired lock row counts as absent). Never commits, never
+sends: delivery/webhook_sender.py does that after the commit.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import and_, exists, insert, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import column, table
+
+from gatewayd.store.models import SimAssignment, TeamMembership
+from gatewayd.store.models_webhooks import WebhookDelivery, WebhookIntegration, WebhookMapping
+from gatewayd.store.types import UtcDateTime
+
+MESSAGE_INBOUND = "message.inbound"
+MESSAGE_DELIVERY = "message.delivery"
+NUMBER_LOCKED = "number.locked"
+NUMBER_UNLOCKED = "number.unlocked"
+WEBHOOK_TEST = "webhook.test"
+
+ALWAYS = "always"
+LOCK_REQUIRED = "lock_required"
+FORWARDING_MODES = (ALWAYS, LOCK_REQUIRED)
+
+# The lock table as issue 5 defines it (models_locks.SimLock); described here as a bare table so the
+# outbox depends on its columns only, not on the lock module.
+_SIM_LOCKS = table(
+    "sim_locks", column("hosted_sim_id"), column("user_id"), column("expires_at", UtcDateTime())
+)
+
+
+class InboundMessage(Protocol):
+    """What the outbox reads from a stored inbound message (a `models.Message` row fits)."""
+
+    id: int
+    hosted_sim_id: int | None
+    sender: str | None
+    recipient: str | None
+    text: str | None
+    received_at: datetime | None
+    created_at: datetime
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """`2026-05-11T14:30:00Z`, as every timestamp of the published API."""
+    if moment is None:
+        return None
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return aware.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def envelope(event: str, event_id: str, timestamp: datetime, data: Mapping[str, Any]) -> str:
+    """The exact body POSTed on every attempt: `{event, event_id, timestamp, data}` (ENDPOINTS.md)."""
+    document = {"event": event, "event_id": event_id, "timestamp": iso_utc(timestamp), "data": dict(data)}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def _matching_integrations(
+    session: AsyncSession, hosted_sim_id: int, now: datetime, lock_holder: int | None
+) -> list[int]:
+    """Active integrations reached through an active mapping of the SIM's team.
+
+    `lock_holder` None: lock_required mappings need a live lock held by a team member now.
+    Otherwise (lock events) they need `lock_holder` to be a member of the mapped team.
+    """
+    if lock_holder is None:
+        held_by_team: Any = exists(
+            select(1)
+            .select_from(_SIM_LOCKS.join(TeamMembership, TeamMembership.user_id == _SIM_LOCKS.c.user_id))
+            .where(
+                _SIM_LOCKS.c.hosted_sim_id == hosted_sim_id,
+                _SIM_LOCKS.c.expires_at > now,
+                TeamMembership.team_id == WebhookMapping.team_id,
+            )
+        )
+    else:
+        held_by_team = exists(
+            select(1).where(
+                TeamMembership.user_id == lock_holder, TeamMembership.team_id == WebhookMapping.team_id
+            )
+        )
+    rows = await session.scalars(
+        select(WebhookIntegration.id)
+        .join(WebhookMapping, WebhookMapping.webhook_integration_id == WebhookIntegration.id)
+        .join(
+            SimAssignment,
+            and_(
+                SimAssignment.team_id == WebhookMapping.team_id,
+                SimAssignment.organization_id == WebhookIntegration.organization_id,
+            ),
+        )
+        .where(
+            SimAssignment.hosted_sim_id == hosted_sim_id,
+            WebhookIntegration.is_active == true(),
+            WebhookMapping.is_active == true(),
+            (WebhookMapping.forwarding_mode == ALWAYS) | held_by_team,
+        )
+        .distinct()
+        .order_by(WebhookIntegration.id)
+    )
+    return list(rows)
+
+
+async def _write(
+    session: AsyncSession, integration_ids: list[int], event: str, data: Mapping[str, Any], now: datetime
+) -> int:
+    if not integration_ids:
+        return 0
+    rows = []
+    for integration_id in integration_ids:
+        event_id = new_event_id()
+        rows.append({
+            "webhook_integration_id": integration_id, "event": event, "event_id": event_id,
+            "body": envelope(event, event_id, now, data), "status": "pending", "attempt": 0,
+            "next_attempt_at": now, "created_at": now, "updated_at": now,
+        })  # fmt: skip
+    await session.execute(insert(WebhookDelivery), rows)
+    return len(rows)
+
+
+async def record_message_inbound(
+    session: AsyncSession, message: InboundMessage, *, now: datetime | None = None
+) -> int:
+    """One `message.inbound` delivery per matching integration; returns how many were written.
+
+    `now` defaults to the message's `created_at` (the same clock that stored it).
+    """
+    if message.hosted_sim_id is None:
+        return 0
+    at = now or message.created_at
+    data = {
+        "message_id": message.id, "hosted_sim_id": message.hosted_sim_id, "from": message.sender,
+        "to": message.recipient, "body": message.text, "received_at": iso_utc(message.received_at),
+    }  # fmt: skip
+    matching = await _matching_integrations(session, message.hosted_sim_id, at, None)
+    return await _write(session, matching, MESSAGE_INBOUND, data, at)
+
+
+async def record_message_delivery(
+    session: AsyncSession,
+    *,
+    message_id: int,
+    hosted_sim_id: int | None,
+    recipient: str | None,
+    status: str,
+    error: str | None,
+    now: datetime,
+) -> int:
+    """One `message.delivery` (an outbound status change) per matching integration."""
+    if hosted_sim_id is None:
+        return 0
+    data = {
+        "message_id": message_id,
+        "hosted_sim_id": hosted_sim_id,
+        "to": recipient,
+        "status": status,
+        "error": error,
+        "changed_at": iso_utc(now),
+    }
+    matching = await _matching_integrations(session, hosted_sim_id, now, None)
+    return await _write(session, matching, MESSAGE_DELIVERY, data, now)
+
+
+async def record_lock_event(
+    session: AsyncSession,
+    *,
+    event: Literal["number.locked", "number.unlocked"],
+    hosted_sim_id: int,
+    lock_id: int,
+    user_id: int,
+    user_name: str | None,
+    expires_at: datetime | None,
+    reason: str | None,
+    now: datetime,
+) -> int:
+    """`number.locked` / `number.unlocked`; a lock_required mapping gets it when the holder is a member
+    of the mapped team (the lock it describes is that team's)."""
+    if event not in (NUMBER_LOCKED, NUMBER_UNLOCKED):
+        raise ValueError(f"record_lock_event: not a lock event: {event!r}")
+    data: dict[str, Any] = {
+        "hosted_sim_id": hosted_sim_id,
+        "lock_id": lock_id,
+        "user_id": user_id,
+        "user_name": user_name,
+    }
+    if event == NUMBER_LOCKED:
+        data["expires_at"] = iso_utc(expires_at)
+    else:
+        data["reason"] = reason
+    matching = await _matching_integrations(session, hosted_sim_id, now, user_id)
+    return await _write(session, matching, event, data, now)
