@@ -21,6 +21,7 @@ from gatewayd.services.locks import DEFAULT_LOCK_TTL_S, LockService
 from gatewayd.services.messages import MessageService
 from gatewayd.services.outbound import OutboundService
 from gatewayd.services.sims import SimService
+from gatewayd.services.webhooks import WebhookOptions, WebhookService, build_webhook_service
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Services:
     health: HealthService
     gateway: GatewayRecorder
     admin: AdminService
+    webhooks: WebhookService
     outbound: OutboundService
     locks: LockService
     api_keys: ApiKeyService
@@ -39,7 +41,7 @@ class Services:
 
 def build_services(
     sessions: async_sessionmaker[AsyncSession], clock: Clock, *, bus: EventBus | None = None,
-    lock_ttl_s: int = DEFAULT_LOCK_TTL_S,
+    lock_ttl_s: int = DEFAULT_LOCK_TTL_S, webhooks: WebhookOptions | None = None,
 ) -> Services:
     # Without a bus (tests, admin CLI) events go to a private bus that nobody listens to.
     events = bus if bus is not None else LocalEventBus()
@@ -51,6 +53,7 @@ def build_services(
         health=HealthService(sessions),
         gateway=GatewayRecorder(sessions, clock, bus=bus),
         admin=AdminService(sessions, clock),
+        webhooks=build_webhook_service(sessions, clock, webhooks),
         locks=LockService(sessions, clock, events, lock_ttl_s),
         api_keys=ApiKeyService(sessions, clock),
         outbound=OutboundService(sessions, clock, bus),
