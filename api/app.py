@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import health, messages, openapi, sims, user
+from api import health, messages, openapi, sims, user, webhooks
 from api.auth_middleware import auth_middleware
 from api.errors import error_middleware
 from api.keys import CLOCK, SERVICES, SETTINGS
@@ -27,7 +27,7 @@ def create_app(services: Services, settings: ApiSettings, *, clock: Clock | None
     app[SERVICES] = services
     app[SETTINGS] = settings
     app[CLOCK] = clock if clock is not None else SystemClock()
-    for module in (health, user, sims, messages):
+    for module in (health, user, sims, messages, webhooks):
         module.add_routes(app)
     if realtime is not None:  # the Pusher feed, /api/websocket-config and /broadcasting/auth
         realtime.install(app)
