@@ -108,11 +108,13 @@ class GatewayRecorder:
             )
 
     async def sim_seen(
-        self, *, modem_id: int, iccid: str, imsi: str | None, phone_number: str | None, operator: str | None
+        self, *, modem_id: int, iccid: str, imsi: str | None, phone_number: str | None, operator: str | None,
+        slot: str | None = None,
     ) -> int:
         """Upsert the SIM by ICCID and link it to the modem; the SIM keeps its id when it moves.
 
-        A SIM that was in this modem before (a swap) is marked offline.
+        A SIM that was in this modem before (a swap) is marked offline. `slot` is the bank map label of
+        the modem's USB port (None when unmapped); it follows the SIM to its new slot.
         """
         now = self._clock.now()
         async with write_transaction(self._sessions) as session:
@@ -128,6 +130,7 @@ class GatewayRecorder:
             replaced = await modem_queries.link_sim(session, modem_id, sim_id, now)
             if replaced is not None:
                 await sim_queries.mark_offline(session, replaced, now)
+            await session.execute(update(HostedSim).where(HostedSim.id == sim_id).values(slot=slot))
         return sim_id
 
     async def modem_status(
