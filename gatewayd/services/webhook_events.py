@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -204,3 +205,22 @@ async def record_lock_event(
         data["reason"] = reason
     matching = await _matching_integrations(session, hosted_sim_id, now, user_id)
     return await _write(session, matching, event, data, now)
+
+
+async def record_inbound_row(session: AsyncSession, message_id: int, row: Mapping[str, Any]) -> int:
+    """`record_message_inbound` for a message inserted as a column dict (the single-SMS path)."""
+    return await record_message_inbound(session, _StoredInbound(
+        id=message_id, hosted_sim_id=row.get("hosted_sim_id"), sender=row.get("sender"),
+        recipient=row.get("recipient"), text=row.get("text"), received_at=row.get("received_at"),
+        created_at=row["created_at"]))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _StoredInbound:
+    id: int
+    hosted_sim_id: int | None
+    sender: str | None
+    recipient: str | None
+    text: str | None
+    received_at: datetime | None
+    created_at: datetime
