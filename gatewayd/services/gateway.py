@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gatewayd.clock import Clock
 from gatewayd.events import EventBus, MessageReceived
 from gatewayd.services.views import ModemView
+from gatewayd.services.webhook_events import record_inbound_row, record_message_inbound
 from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.models import HostedSim, Message, Modem
 from gatewayd.store.models_engine import InboundPart, ModemHealth
@@ -108,13 +109,11 @@ class GatewayRecorder:
             )
 
     async def sim_seen(
-        self, *, modem_id: int, iccid: str, imsi: str | None, phone_number: str | None, operator: str | None,
-        slot: str | None = None,
+        self, *, modem_id: int, iccid: str, imsi: str | None, phone_number: str | None, operator: str | None
     ) -> int:
         """Upsert the SIM by ICCID and link it to the modem; the SIM keeps its id when it moves.
 
-        A SIM that was in this modem before (a swap) is marked offline. `slot` is the bank map label of
-        the modem's USB port (None when unmapped); it follows the SIM to its new slot.
+        A SIM that was in this modem before (a swap) is marked offline.
         """
         now = self._clock.now()
         async with write_transaction(self._sessions) as session:
@@ -130,7 +129,6 @@ class GatewayRecorder:
             replaced = await modem_queries.link_sim(session, modem_id, sim_id, now)
             if replaced is not None:
                 await sim_queries.mark_offline(session, replaced, now)
-            await session.execute(update(HostedSim).where(HostedSim.id == sim_id).values(slot=slot))
         return sim_id
 
     async def modem_status(
@@ -214,6 +212,7 @@ class GatewayRecorder:
                     new_id = await message_queries.insert_unless_known(session, row)
                     if new_id is not None:
                         final.append(_received(new_id, sim.id, row))
+                        await record_inbound_row(session, new_id, row)  # webhook outbox, same transaction
                 elif await _insert_part(session, sim.id, item, now):
                     reference, total, _ = item.concat
                     touched.add((item.sender, reference, total))
@@ -374,6 +373,7 @@ async def finalize_message(
     await session.execute(
         update(InboundPart).where(InboundPart.id.in_([p.id for p in parts])).values(message_id=message.id)
     )
+    await record_message_inbound(session, message)  # webhook outbox, same transaction
     return message
 
 
