@@ -20,15 +20,21 @@ from pathlib import Path
 from aiohttp import web
 
 from api.app import create_app
+from api.pusher import PusherServer, PusherSettings, Realtime
+from api.pusher.hub import LocalHub
 from api.settings import ApiSettings
+from api.websocket_config import WebsocketConfig, public_endpoint
 from gatewayd.clock import Clock, SystemClock
-from gatewayd.config import Settings, public_base_url
+from gatewayd.config import Settings, public_base_url, realtime_credentials
+from gatewayd.delivery.realtime import RealtimeFanout
 from gatewayd.errors import ConfigError, Conflict
+from gatewayd.events import LocalEventBus
 from gatewayd.hardware.loader import ProfileError, load_profiles, shipped_hardware_directory
 from gatewayd.hardware.matching import generic_profile
 from gatewayd.hardware.profile import ModemProfile
 from gatewayd.modem.registry import ModemRegistry
 from gatewayd.modem.supervisor import SupervisorSettings
+from gatewayd.services.audience import AudienceService
 from gatewayd.services.container import Services, build_services
 from gatewayd.store.engine import create_engine, session_factory
 from gatewayd.store.migrate import upgrade
@@ -74,7 +80,9 @@ class Runtime:
         settings = self.settings
         await upgrade(settings.db.url)
         engine = create_engine(settings.db.url)
-        services = build_services(session_factory(engine), self.clock)
+        sessions, bus = session_factory(engine), LocalEventBus()
+        services = build_services(sessions, self.clock, bus=bus)
+        realtime = build_realtime(settings)
         profiles = load_modem_profiles(settings)
         registry = ModemRegistry(
             services.gateway,
@@ -87,6 +95,9 @@ class Runtime:
         )
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
+            # The feed subscribes before any modem runs, so no event of this start is missed.
+            fanout = RealtimeFanout(bus, AudienceService(sessions, self.clock), realtime.server.hub)
+            stack.push_async_callback(_cancel_and_wait, asyncio.create_task(fanout.run(), name="realtime"))
             control_url, admin_key = None, None
             ports = list(settings.gateway.modems)
             if settings.simulate.count:
@@ -96,19 +107,20 @@ class Runtime:
             generic = generic_profile(profiles)
             for port in ports:
                 registry.add(port, generic)
-            runner = await self._start_http(services)
+            runner = await self._start_http(services, realtime)
             stack.push_async_callback(runner.cleanup)
             if settings.simulate.count:
                 admin_key = await self._provision_simulation(services, registry)
             yield Running(services, registry, public_base_url(settings), control_url, admin_key)
 
-    async def _start_http(self, services: Services) -> web.AppRunner:
+    async def _start_http(self, services: Services, realtime: Realtime) -> web.AppRunner:
         settings = self.settings
         app = create_app(
             services,
             ApiSettings(
                 max_body_bytes=settings.api.max_body_bytes, public_base_url=public_base_url(settings)
             ),
+            realtime=realtime,
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -152,6 +164,27 @@ class Runtime:
             permissions=["numbers.read", "numbers.lock", "messages.read", "webhooks.receive"],
         )
         return plain
+
+
+def build_realtime(settings: Settings) -> Realtime:
+    """The Pusher server over an in-process hub (a LISTEN/NOTIFY hub slots in here for many API hosts)."""
+    section = settings.realtime
+    app_id, app_key, app_secret = realtime_credentials(section)
+    pusher = PusherSettings(
+        app_id=app_id, app_key=app_key, app_secret=app_secret, allowed_origins=section.allowed_origins,
+        max_connections=section.max_connections, max_message_bytes=section.max_message_bytes,
+        activity_timeout_s=section.activity_timeout_s, pong_timeout_s=section.activity_timeout_s,
+        client_events=section.client_events,
+    )
+    endpoint = public_endpoint(public_base_url(settings), host=section.public_host, port=section.public_port,
+                               scheme=section.scheme)
+    return Realtime(PusherServer(pusher, LocalHub()), WebsocketConfig(app_key, endpoint))
+
+
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def serve_until_signalled(runtime: Runtime, *, json_output: bool = False) -> int:
