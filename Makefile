@@ -26,6 +26,8 @@ lint: venv
 	$(BIN)/mypy gatewayd/at gatewayd/sms gatewayd/hardware
 
 test: lint
+	# The real pusher-js client and pusher server SDK for tests/e2e_js (they fail, not skip, without them).
+	npm ci --prefix tests/e2e_js --no-audit --no-fund
 	$(BIN)/pytest
 
 bench: venv
