@@ -1,10 +1,11 @@
-"""One task per modem: open → initialise → identify → serve (URCs, polls, sweeps) → recover, forever.
+"""One task per modem: open → initialise → identify (PIN, SIM) → serve (serving.py) → recover, forever.
 
 Theory of operation: the supervisor's `run()` is the only task that talks to its modem, so commands on
 one port are naturally sequential; URCs arrive through the driver callback into a queue and are served
-between commands. A lost link or a streak of timeouts ends the session; the port is closed and reopened
-after a backoff that grows, so a dead modem costs nothing and never stalls the others. Everything the
-supervisor learns is published through `status` and the `GatewayRecorder`.
+between commands. A lost link (unplug) waits for the port with a growing backoff; a session that fails
+otherwise (timeouts, a dead watchdog ping, a failed init) climbs the recovery ladder (recovery.py) up to
+quarantine. Every wait also watches `stop`, so a bad modem never stalls the others or shutdown.
+Everything the supervisor learns is published through `status` and the `GatewayRecorder`.
 """
 
 from __future__ import annotations
@@ -12,28 +13,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
 
 from gatewayd.at import commands as at
-from gatewayd.at.session import AtCommand, AtSession, UnsolicitedResult
+from gatewayd.at.session import AtSession, UnsolicitedResult
 from gatewayd.clock import Clock
+from gatewayd.events import MessageStatusChanged
 from gatewayd.hardware.profile import ModemProfile
 from gatewayd.modem.driver import CommandRejected, CommandTimeout, LinkLost, ModemDriver, ModemError
 from gatewayd.modem.inbox import Inbox
 from gatewayd.modem.observer import ModemObserver, NullObserver
+from gatewayd.modem.outbox import Outbox, SendPolicy
+from gatewayd.modem.pin import unlock_sim
+from gatewayd.modem.recovery import RecoveryLadder, reset_usb_device, usb_authorized_file
+from gatewayd.modem.serving import ServeIntervals, SessionWork
 from gatewayd.services.gateway import GatewayRecorder
+from gatewayd.sms.pdu import StatusReport
 from gatewayd.transport.serial import PortUnavailable, open_serial
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-TIMEOUT_STREAK_LIMIT = 3  # consecutive timeouts that end a session (the port is reopened)
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 30.0
-PROBE_ATTEMPTS = 5  # "AT" tries at open: the first may meet a half-sent line or echo noise
+PROBE_ATTEMPTS = 3  # "AT" tries at open: the first may meet a half-sent line or echo noise
+PROBE_TIMEOUT_S = 2.0  # a live modem answers AT in milliseconds; a dead one must not cost minutes
+RESET_SETTLE_S = 5.0  # after AT+CFUN=1,1 / AT^RESET the modem reboots; give it time before reopening
+HEALTHY_AFTER_S = 120.0  # a session ready this long puts the modem back at the bottom of the ladder
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,12 @@ class SupervisorSettings:
     baudrate: int = 115200
     poll_interval_s: float = 30.0
     sweep_interval_s: float = 60.0
+    sim_pin: str | None = None
+    reassembly_timeout_s: float = 600.0
+    expiry_check_s: float = 30.0
+    outbox_check_s: float = 30.0  # a lost `queued` event delays a send by at most this
+    send_policy: SendPolicy = field(default_factory=SendPolicy)
+    quarantine_s: float = 600.0
 
 
 class ModemSupervisor:
@@ -84,6 +99,10 @@ class ModemSupervisor:
         self._stopping = asyncio.Event()
         self.status = ModemStatus(port=port, since=clock.now())
         self.ready = asyncio.Event()  # set whenever a session reaches `ready`
+        self._outbox_wake = asyncio.Event()
+        self._pin_rejected = False  # once rejected, never entered again by this process (PUK guard)
+        self._ladder = RecoveryLadder(usb_reset_possible=usb_authorized_file(port) is not None)
+        self._ready_since: float | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -92,9 +111,11 @@ class ModemSupervisor:
     async def run(self) -> None:
         backoff = BACKOFF_INITIAL_S
         while not self._stopping.is_set():
+            wait = backoff
             try:
                 await self._session()
                 backoff = BACKOFF_INITIAL_S
+                wait = 0.0 if self.status.state not in ("no_sim", "pin_required", "pin_rejected") else wait
             except PortUnavailable as exc:
                 self._set_state(exc.reason, str(exc))
                 log.warning("%s: port unavailable (%s): %s", self.port, exc.reason, exc)
@@ -104,19 +125,59 @@ class ModemSupervisor:
             except ModemError as exc:
                 self._set_state("error", str(exc))
                 log.warning("%s: session ended: %s", self.port, exc)
+                wait = await self._recover(str(exc))
+                backoff = BACKOFF_INITIAL_S
             finally:
                 self.ready.clear()
                 await self._record_gone()
             if self._stopping.is_set():
                 break
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(backoff):
-                    await self._stopping.wait()
+            await self._wait_or_stop(wait)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
         self._set_state("stopped", "")
 
+    async def _recover(self, reason: str) -> float:
+        """Take the next rung of the ladder; returns how long to wait before the next session."""
+        loop = asyncio.get_running_loop()
+        if self._ready_since is not None and loop.time() - self._ready_since >= HEALTHY_AFTER_S:
+            self._ladder.healthy()
+        self._ready_since = None
+        step = self._ladder.climb()
+        self._count(f"recovery.{step}")
+        self._observer.recovery(self.port, step, reason)
+        if self.status.modem_id is not None:
+            with contextlib.suppress(Exception):  # counting must not stop the recovery itself
+                await self._recorder.recovery_step(self.status.modem_id, step, reason)
+        log.warning("%s: recovery step %s after: %s", self.port, step, reason)
+        if step == "reset":
+            await self._send_reset()
+            return RESET_SETTLE_S
+        if step == "reopen":
+            return BACKOFF_MAX_S / 3
+        if step == "usb_reset":
+            done = await asyncio.to_thread(reset_usb_device, self.port)
+            return RESET_SETTLE_S if done else BACKOFF_MAX_S
+        if step == "quarantine":
+            self._set_state("quarantined", reason)
+            self._ladder.healthy()
+            return self._settings.quarantine_s
+        return BACKOFF_INITIAL_S  # reinit: a fresh session re-runs every init command
+
+    async def _send_reset(self) -> None:
+        """Best effort: open the port, send the profile's reset command, close; the modem reboots."""
+        with contextlib.suppress(ModemError, PortUnavailable, OSError, ConnectionError):
+            async with self._open_driver() as (driver, _):
+                with contextlib.suppress(CommandTimeout, CommandRejected):
+                    await driver.run(self._profile.reset_command, PROBE_TIMEOUT_S)
+
+    async def _wait_or_stop(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+
     # -- one session on an open port ---------------------------------------------------------------
-    async def _session(self) -> None:
+    @contextlib.asynccontextmanager
+    async def _open_driver(self) -> AsyncIterator[tuple[ModemDriver, asyncio.Future[None]]]:
         profile = self._profile
         session = AtSession(
             extra_urc_prefixes=profile.extra_urcs,
@@ -132,27 +193,56 @@ class ModemSupervisor:
             name=self.port,
             observer=self._observer,
         )
-        self._set_state("opening", "")
         port = await open_serial(self.port, driver, baudrate=self._settings.baudrate)
         try:
-            self._set_state("initializing", "")
-            await self._initialise(driver)
-            inbox = await self._identify(driver)
-            if inbox is None:
-                await self._wait_for_stop_or_close(port.closed, self._settings.poll_interval_s)
-                return
-            self._set_state("ready", "")
-            self.ready.set()
-            await inbox.sweep()
-            await self._serve(driver, inbox, port.closed)
+            yield driver, port.closed
         finally:
             port.close()
+
+    async def _session(self) -> None:
+        self._set_state("opening", "")
+        async with self._open_driver() as (driver, closed):
+            self._set_state("initializing", "")
+            await self._initialise(driver)
+            work = await self._identify(driver)
+            if work is None:
+                await self._wait_for_stop_or_close(closed, self._settings.poll_interval_s)
+                return
+            assert self.status.hosted_sim_id is not None
+            await self._recorder.outbound.requeue_interrupted(self.status.hosted_sim_id)
+            self._set_state("ready", "")
+            self._ready_since = asyncio.get_running_loop().time()
+            self.ready.set()
+            # Owned here: cancelled and awaited when the session ends, whatever ends it.
+            listener = asyncio.create_task(self._listen_for_queued(self.status.hosted_sim_id))
+            try:
+                await work.serve(closed)
+            finally:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+
+    async def _listen_for_queued(self, hosted_sim_id: int) -> None:
+        """Wake the outbox when a message for this SIM is queued (the periodic check covers lost events)."""
+        bus = self._recorder.bus
+        if bus is None:
+            return
+        subscription = bus.subscribe()
+        try:
+            async for event in subscription:
+                if (
+                    isinstance(event, MessageStatusChanged)
+                    and event.hosted_sim_id == hosted_sim_id
+                    and event.status == "queued"
+                ):
+                    self._outbox_wake.set()
+        finally:
+            subscription.close()
 
     async def _initialise(self, driver: ModemDriver) -> None:
         timeout = self._profile.timeouts.default_s
         for attempt in range(PROBE_ATTEMPTS):
             try:
-                await driver.run("AT", timeout)
+                await driver.run("AT", min(timeout, PROBE_TIMEOUT_S))
                 break
             except (CommandTimeout, CommandRejected):
                 if attempt == PROBE_ATTEMPTS - 1:
@@ -160,7 +250,7 @@ class ModemSupervisor:
         for text in ("ATE0", "AT+CMEE=1", "AT+CMGF=0", *self._profile.init_commands):
             await driver.run(text, self._profile.timeouts.init_s)
 
-    async def _identify(self, driver: ModemDriver) -> Inbox | None:
+    async def _identify(self, driver: ModemDriver) -> SessionWork | None:
         """Read who the modem and SIM are; register both. None when there is no usable SIM."""
         timeout = self._profile.timeouts.default_s
         manufacturer = at.parse_text_response(await driver.run("AT+CGMI", timeout)).value
@@ -176,6 +266,15 @@ class ModemSupervisor:
             revision=revision,
         )
         self._update(modem_id=modem_id, imei=imei)
+        pin = await unlock_sim(
+            driver, self._profile, self._settings.sim_pin, rejected_before=self._pin_rejected
+        )
+        await self._recorder.pin_state(modem_id, pin.state)
+        if pin.state == "pin_rejected":
+            self._pin_rejected = True
+        if not pin.usable:
+            self._set_state("no_sim" if pin.state == "no_sim" else pin.state, pin.detail)
+            return None
         iccid = await self._read_iccid(driver)
         if iccid is None:
             self._set_state("no_sim", "no ICCID readable; is a SIM inserted?")
@@ -193,14 +292,56 @@ class ModemSupervisor:
             operator=operator.name if operator else None,
         )
         self._update(iccid=iccid, hosted_sim_id=hosted_sim_id)
-        return Inbox(
+        return self._work_for(driver, hosted_sim_id, iccid)
+
+    def _work_for(self, driver: ModemDriver, hosted_sim_id: int, iccid: str) -> SessionWork:
+        settings, profile = self._settings, self._profile
+        outbound = self._recorder.outbound
+
+        async def on_report(report: StatusReport) -> None:
+            await outbound.apply_status_report(hosted_sim_id, report.message_reference, report.status)
+
+        inbox = Inbox(
             driver,
             self._recorder.store_received,
             hosted_sim_id=hosted_sim_id,
             sim_key=iccid,
-            list_timeout_s=self._profile.timeouts.cmgl_s,
-            command_timeout_s=timeout,
+            list_timeout_s=profile.timeouts.cmgl_s,
+            command_timeout_s=profile.timeouts.default_s,
+            on_status_report=on_report,
             name=self.port,
+            clock=self._clock,
+            observer=self._observer,
+        )
+        outbox = Outbox(
+            driver,
+            self._recorder.outbound,
+            hosted_sim_id=hosted_sim_id,
+            clock=self._clock,
+            policy=settings.send_policy,
+            cmgs_timeout_s=profile.timeouts.cmgs_s,
+            name=self.port,
+            observer=self._observer,
+        )
+        return SessionWork(
+            driver,
+            inbox,
+            outbox,
+            profile=profile,
+            recorder=self._recorder,
+            hosted_sim_id=hosted_sim_id,
+            urcs=self._urcs,
+            outbox_wake=self._outbox_wake,
+            stopping=self._stopping,
+            intervals=ServeIntervals(
+                poll_s=min(settings.poll_interval_s, profile.watchdog_interval_s),
+                sweep_s=settings.sweep_interval_s,
+                expiry_s=min(settings.expiry_check_s, settings.reassembly_timeout_s / 4),
+                outbox_s=settings.outbox_check_s,
+                reassembly_timeout_s=settings.reassembly_timeout_s,
+            ),
+            poll=lambda: self._poll(driver),
+            count=self._count,
         )
 
     async def _read_iccid(self, driver: ModemDriver) -> str | None:
@@ -220,52 +361,7 @@ class ModemSupervisor:
         except (CommandRejected, at.AtParseError):
             return None
 
-    # -- steady state --------------------------------------------------------------------------------
-    async def _serve(self, driver: ModemDriver, inbox: Inbox, closed: asyncio.Future[None]) -> None:
-        loop = asyncio.get_running_loop()
-        next_poll = loop.time()
-        next_sweep = loop.time() + self._settings.sweep_interval_s
-        while not self._stopping.is_set() and not closed.done():
-            if driver.timeouts_in_a_row >= TIMEOUT_STREAK_LIMIT:
-                raise ModemError(AtCommand("(watchdog)"), f"{driver.timeouts_in_a_row} timeouts in a row")
-            now = loop.time()
-            if now >= next_poll:
-                await self._poll(driver)
-                next_poll = now + self._settings.poll_interval_s
-            if now >= next_sweep:
-                await inbox.sweep()
-                next_sweep = now + self._settings.sweep_interval_s
-            indexes = await self._next_message_indexes(min(next_poll, next_sweep) - loop.time(), closed)
-            if indexes:
-                await inbox.read(indexes)
-        if closed.done():
-            raise LinkLost(AtCommand("(port)"), "port closed")
-
-    async def _next_message_indexes(self, wait_s: float, closed: asyncio.Future[None]) -> list[int]:
-        """Wait for URCs up to `wait_s`; return the storage indexes that new-message URCs named."""
-        indexes: list[int] = []
-        getter = asyncio.ensure_future(self._urcs.get())
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait(
-                {getter, stop, closed}, timeout=max(wait_s, 0.0), return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            stop.cancel()
-            if not getter.done():
-                getter.cancel()
-        if getter.cancelled() or not getter.done():
-            return indexes
-        pending = [getter.result()]
-        while not self._urcs.empty():  # coalesce a burst of +CMTI into one batch
-            pending.append(self._urcs.get_nowait())
-        for urc in pending:
-            if urc.name == "+CMTI":
-                indexes.append(at.parse_cmti(urc.line).index)
-            else:
-                self._count(f"urc{urc.name}")
-        return indexes
-
+    # -- steady state (the loop itself is in serving.py) ---------------------------------------------
     async def _poll(self, driver: ModemDriver) -> None:
         signal = await self._optional(driver, "AT+CSQ", at.parse_csq)
         registration = await self._optional(driver, "AT+CREG?", at.parse_creg)

@@ -45,16 +45,17 @@ def build_services(
 ) -> Services:
     # Without a bus (tests, admin CLI) events go to a private bus that nobody listens to.
     events = bus if bus is not None else LocalEventBus()
+    gateway = GatewayRecorder(sessions, clock, bus=bus)
     return Services(
         auth=AuthService(sessions, clock),
         accounts=AccountService(sessions, clock),
         sims=SimService(sessions),
         messages=MessageService(sessions, clock, events),
         health=HealthService(sessions),
-        gateway=GatewayRecorder(sessions, clock, bus=bus),
+        gateway=gateway,
         admin=AdminService(sessions, clock),
         webhooks=build_webhook_service(sessions, clock, webhooks),
         locks=LockService(sessions, clock, events, lock_ttl_s),
         api_keys=ApiKeyService(sessions, clock),
-        outbound=OutboundService(sessions, clock, bus),
+        outbound=gateway.outbound,
     )

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
 from gatewayd.events import EventBus, MessageReceived
+from gatewayd.services.outbound import OutboundService
 from gatewayd.services.views import ModemView
 from gatewayd.services.webhook_events import record_inbound_row, record_message_inbound
 from gatewayd.store.engine import read_transaction, write_transaction
@@ -78,12 +79,11 @@ class GatewayRecorder:
         clock: Clock,
         *,
         bus: EventBus | None = None,
-        reassembly_timeout_s: float = DEFAULT_REASSEMBLY_TIMEOUT_S,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._bus = bus
-        self.reassembly_timeout_s = reassembly_timeout_s
+        self.bus = bus  # modem tasks subscribe to wake their outbox on `queued`
+        self.outbound = OutboundService(sessions, clock, bus)
 
     async def modem_seen(
         self,
@@ -109,11 +109,13 @@ class GatewayRecorder:
             )
 
     async def sim_seen(
-        self, *, modem_id: int, iccid: str, imsi: str | None, phone_number: str | None, operator: str | None
+        self, *, modem_id: int, iccid: str, imsi: str | None, phone_number: str | None, operator: str | None,
+        slot: str | None = None,
     ) -> int:
         """Upsert the SIM by ICCID and link it to the modem; the SIM keeps its id when it moves.
 
-        A SIM that was in this modem before (a swap) is marked offline.
+        A SIM that was in this modem before (a swap) is marked offline. `slot` is the bank map label of
+        the modem's USB port (None when unmapped); it follows the SIM to its new slot.
         """
         now = self._clock.now()
         async with write_transaction(self._sessions) as session:
@@ -129,6 +131,7 @@ class GatewayRecorder:
             replaced = await modem_queries.link_sim(session, modem_id, sim_id, now)
             if replaced is not None:
                 await sim_queries.mark_offline(session, replaced, now)
+            await session.execute(update(HostedSim).where(HostedSim.id == sim_id).values(slot=slot))
         return sim_id
 
     async def modem_status(
@@ -225,11 +228,13 @@ class GatewayRecorder:
         self._announce(final)
         return [event.message_id for event in final]
 
-    async def expire_incomplete(self, hosted_sim_id: int | None = None) -> list[int]:
+    async def expire_incomplete(
+        self, hosted_sim_id: int | None = None, *, timeout_s: float = DEFAULT_REASSEMBLY_TIMEOUT_S
+    ) -> list[int]:
         """Turn groups whose first part is older than the reassembly timeout into ONE message each,
         marked `incomplete` (the parts that did arrive, in order). Returns the new message ids."""
         now = self._clock.now()
-        cutoff = now - timedelta(seconds=self.reassembly_timeout_s)
+        cutoff = now - timedelta(seconds=timeout_s)
         final: list[MessageReceived] = []
         async with write_transaction(self._sessions) as session:
             query = (
@@ -290,10 +295,15 @@ class GatewayRecorder:
             rows = await session.scalars(select(ModemHealth))
             return {row.modem_id: row for row in rows}
 
+    async def list_modems(self) -> list[ModemView]:
+        async with read_transaction(self._sessions) as session:
+            rows = await modem_queries.modem_with_iccid(session)
+        return [_modem_view(modem, iccid) for modem, iccid in rows]
+
     def _announce(self, events: Sequence[MessageReceived]) -> None:
-        if self._bus is not None:
+        if self.bus is not None:
             for event in events:
-                self._bus.publish(event)
+                self.bus.publish(event)
 
 
 def _inbound_row(sim: HostedSim, item: ReceivedSms, now: datetime) -> dict[str, object]:
