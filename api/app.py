@@ -7,27 +7,31 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import health, messages, openapi, sims, user, webhooks
+from api import api_keys, auth, health, locks, messages, openapi, sims, user, webhooks
 from api.auth_middleware import auth_middleware
 from api.errors import error_middleware
 from api.keys import CLOCK, SERVICES, SETTINGS
 from api.permissions import access_for
 from api.pusher import Realtime
+from api.rate_limit import RATE_LIMITER, rate_limit_middleware
 from api.settings import ApiSettings
 from gatewayd.clock import Clock, SystemClock
 from gatewayd.services.container import Services
+from gatewayd.services.throttle import RequestRateLimiter
 
 
 def create_app(services: Services, settings: ApiSettings, *, clock: Clock | None = None,
                realtime: Realtime | None = None) -> web.Application:
     """A ready-to-run app; add more routes before it starts, each listed in api/permissions.ROUTE_ACCESS."""
     # error_middleware is outermost so that auth failures and handler errors leave the same way.
-    app = web.Application(middlewares=[error_middleware, auth_middleware],
+    # rate_limit_middleware keys on the principal, so it runs after auth_middleware.
+    app = web.Application(middlewares=[error_middleware, auth_middleware, rate_limit_middleware],
                           client_max_size=settings.max_body_bytes)
     app[SERVICES] = services
     app[SETTINGS] = settings
     app[CLOCK] = clock if clock is not None else SystemClock()
-    for module in (health, user, sims, messages, webhooks):
+    app[RATE_LIMITER] = RequestRateLimiter(app[CLOCK], settings.rate_limit_per_minute)
+    for module in (health, user, auth, sims, locks, messages, api_keys, webhooks):
         module.add_routes(app)
     if realtime is not None:  # the Pusher feed, /api/websocket-config and /broadcasting/auth
         realtime.install(app)

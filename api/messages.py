@@ -1,6 +1,7 @@
-"""`GET /api/sims/{hosted_sim}/messages`: a SIM's messages, newest first, as a Laravel page.
+"""`GET/POST /api/sims/{hosted_sim}/messages`: a SIM's messages newest first (a Laravel page), and
+queueing an SMS to send through it.
 
-Validates paging input and serialises; which messages the caller may see is the service's decision.
+Validates input and serialises; who may see or send what is the service's decision.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from aiohttp import web
 
 from api.keys import PRINCIPAL, SERVICES, SETTINGS
 from api.pagination import paginated_body, public_url
-from api.requests import page_request
+from api.requests import FieldErrors, page_request, read_json_object, string_field
 from api.schemas import message_json
 from api.sims import SIM_ID_PATTERN, sim_id
+from gatewayd.services.messages import MAX_TEXT_CHARS
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -25,5 +27,17 @@ async def list_messages(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def send_message(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    errors = FieldErrors()
+    to = string_field(errors, body, "to", required=True, max_length=32)
+    text = string_field(errors, body, "text", required=True, max_length=MAX_TEXT_CHARS)
+    errors.raise_if_any()
+    assert to is not None and text is not None
+    message = await request.app[SERVICES].messages.send(request[PRINCIPAL], sim_id(request), to=to, text=text)
+    return web.json_response({"data": message_json(message)}, status=202)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get(f"/api/sims/{SIM_ID_PATTERN}/messages", list_messages)
+    app.router.add_post(f"/api/sims/{SIM_ID_PATTERN}/messages", send_message)

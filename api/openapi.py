@@ -43,6 +43,15 @@ COMMON_RESPONSES: dict[str, Schema] = {
                       "content": {JSON: {"schema": ref("Error")}}},
     "ValidationFailed": {"description": "Invalid input; `errors` names each field",
                          "content": {JSON: {"schema": ref("ValidationError")}}},
+    "TooManyRequests": {
+        "description": "This credential has used its request budget (default 600 a minute)",
+        "headers": {
+            "Retry-After": {"description": "Seconds until a request is allowed again",
+                            "schema": {"type": "string"}},
+            "X-RateLimit-Limit": {"description": "Requests allowed a minute", "schema": {"type": "string"}},
+            "X-RateLimit-Remaining": {"description": "Requests left now", "schema": {"type": "string"}},
+        },
+        "content": {JSON: {"schema": obj({"message": string(const="Too Many Attempts.")})}}},
 }
 
 
@@ -130,6 +139,7 @@ def _responses(operation: Operation, access: Access) -> dict[str, Any]:
             derived.append((403, "Forbidden"))
         if _PATH_PARAMETER.search(operation.path):
             derived.append((404, "NotFound"))
+        derived.append((429, "TooManyRequests"))  # api/rate_limit.py: a budget per credential
     if operation.body is not None and JSON in operation.body_media:
         derived += [(400, "MalformedJson"), (422, "ValidationFailed")]
     if operation.query and any(reply.media == JSON for reply in operation.replies.values()):

@@ -97,8 +97,10 @@ def _error(description: str) -> Reply:
 
 
 _DELETED = message_only("Deleted successfully.")
-_API_KEY_BODY = obj({"name": string(maxLength=255), "permissions": array(PERMISSION)},
-                    optional=("name", "permissions"))
+# Request bodies stay open: unknown fields are ignored, as Laravel's validated() ignores them.
+_PERMISSIONS = {**array(PERMISSION), "minItems": 1}
+_API_KEY_BODY = obj({"name": string(minLength=1, maxLength=255), "permissions": _PERMISSIONS},
+                    optional=("name", "permissions"), closed=False)
 _INTEGRATION_BODY = obj({
     "name": string(maxLength=255), "url": string(format="uri", maxLength=2048),
     "headers": {"type": "object", "additionalProperties": string()},
@@ -164,7 +166,8 @@ _SIM_CARD_BODY = obj({"phone_number": E164, "sim_slot": nullable(integer(minimum
 _TWILIO_FORM = obj({name: string() for name in ("From", "To", "Body", "MessageSid", "AccountSid")},
                    optional=("From", "To", "Body", "MessageSid", "AccountSid"), closed=False)
 _LOGIN_BODY = obj({"email": string(format="email"), "password": string(format="password"),
-                   "device_name": string(maxLength=255)}, optional=("device_name",))
+                   "device_name": string(maxLength=255)}, optional=("device_name",), closed=False)
+_LOCK_CONFLICT = Reply("Another user holds the SIM's lock: who, and until when", ref("LockConflict"))
 _THROTTLED = Reply("Too many attempts for this email and address", ref("Error"),
                    headers={"Retry-After": "Seconds until the next attempt is allowed"})
 _LOCKED = ref("LockLocked")
@@ -185,7 +188,9 @@ OPERATIONS: tuple[Operation, ...] = (
               body=_LOGIN_BODY),
     Operation("POST", "/api/auth/login/2fa", "Auth", "Complete a 2FA login with a TOTP code",
               {200: Reply("Signed in", ref("LoginToken")), 429: _THROTTLED},
-              body=obj({"tmp_token": string(), "code": string(description="TOTP code")})),
+              "The `tmp_token` lasts 5 minutes and is spent by a success or by 5 wrong codes.",
+              body=obj({"tmp_token": string(), "code": string(description="6-digit TOTP code (RFC 6238)")},
+                       closed=False)),
     Operation("POST", "/api/auth/logout", "Auth", "Revoke the presented personal access token",
               _ok(message_only("Logged out successfully."))),
     Operation("GET", "/api/user", "User", "The authenticated user and how they authenticated",
@@ -195,26 +200,32 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/api/sims/{hosted_sim}", "SIMs", "One SIM", _ok(ref("Sim"))),
     Operation("POST", "/api/sims/{hosted_sim}/lock", "SIM Lock", "Acquire or extend a lock on a SIM",
               {201: Reply("Locked", _LOCKED), 200: Reply("Extended by the same holder", _LOCKED),
-               409: Reply("Held by someone else", ref("LockConflict"))},
-              body=obj({"duration_seconds": integer(minimum=1)}, optional=("duration_seconds",),
-                       closed=False), body_required=False),
+               409: _LOCK_CONFLICT},
+              "The body may be empty or `{}`: the lock then lasts the configured lifetime (5 minutes by "
+              "default). Re-POSTing as the holder extends it.",
+              body=obj({"duration_seconds": integer(minimum=1, maximum=86_400,
+                                                    description="Lock lifetime, seconds")},
+                       optional=("duration_seconds",), closed=False), body_required=False),
     Operation("GET", "/api/sims/{hosted_sim}/lock", "SIM Lock", "Lock status of a SIM",
               _ok({"oneOf": [ref("LockUnlocked"), _LOCKED]})),
     Operation("DELETE", "/api/sims/{hosted_sim}/lock", "SIM Lock", "Release a lock (idempotent)",
               _ok(ref("LockUnlocked")), "403 when another user holds the lock."),
     Operation("GET", "/api/sims/{hosted_sim}/messages", "Messages", "Messages of a SIM, newest first",
               {200: Reply("A page of messages", paginated(ref("Message"))),
-               409: _error("Another user holds the SIM's lock")}, query=(_PER_PAGE_50, _LIMIT, _PAGE)),
+               409: _LOCK_CONFLICT}, query=(_PER_PAGE_50, _LIMIT, _PAGE)),
     Operation("POST", "/api/sims/{hosted_sim}/messages", "Messages", "Send an SMS through a SIM",
               {202: Reply("Queued for the gateway that owns the SIM", data_of(ref("Message"))),
-               409: _error("The caller does not hold the SIM's lock")},
-              "`text` is 1..1600 characters and at most 10 SMS segments; a BYOS SIM cannot send (422).",
-              body=obj({"to": E164, "text": string(minLength=1, maxLength=1600)})),
+               409: Reply("The caller does not hold the SIM's lock (another user's lock is named)",
+                          {"anyOf": [ref("Error"), ref("LockConflict")]})},
+              "The caller must hold the SIM's lock. `to` is a valid E.164 number; `text` is 1..1600 "
+              "characters and at most 10 SMS segments; a BYOS SIM cannot send (422).",
+              body=obj({"to": E164, "text": string(minLength=1, maxLength=1600)}, closed=False)),
     Operation("GET", "/api/api-keys", "API Keys", "API keys of the organisation",
               _ok(data_of(array(ref("ApiKey"))))),
     Operation("POST", "/api/api-keys", "API Keys", "Create an API key",
               {201: Reply("Created; the plain key is shown once", ref("ApiKeyWithSecret"))},
-              body=obj({"name": string(maxLength=255), "permissions": array(PERMISSION)})),
+              body=obj({"name": string(minLength=1, maxLength=255), "permissions": _PERMISSIONS},
+                       closed=False)),
     Operation("GET", "/api/api-keys/{api_key}", "API Keys", "One API key", _ok(ref("ApiKey"))),
     Operation("PUT", "/api/api-keys/{api_key}", "API Keys", "Update an API key", _ok(ref("ApiKey")),
               body=_API_KEY_BODY),

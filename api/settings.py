@@ -26,6 +26,7 @@ class ApiSettings:
     default_per_page: int = 50
     max_per_page: int = 100
     health_check_timeout_s: float = 2.0
+    rate_limit_per_minute: int = 600  # requests per credential (API key or token) per minute
     title: str = "SimRelay API"
     version: str = "1.0"
 
@@ -42,6 +43,9 @@ class ApiSettings:
         if not 1 <= self.default_per_page <= self.max_per_page:
             raise ConfigError(_SOURCE, "default_per_page", f"must be within 1..max_per_page "
                               f"({self.max_per_page}), got {self.default_per_page}")
+        if self.rate_limit_per_minute < 1:
+            raise ConfigError(_SOURCE, "rate_limit_per_minute",
+                              f"must be at least 1, got {self.rate_limit_per_minute}")
         if self.health_check_timeout_s <= 0:
             raise ConfigError(_SOURCE, "health_check_timeout_s",
                               f"must be positive, got {self.health_check_timeout_s}")
