@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from api import metrics as api_metrics
 from api.app import create_app
 from api.pusher import PusherServer, PusherSettings, Realtime
 from api.pusher.hub import LocalHub
@@ -30,16 +31,22 @@ from gatewayd.delivery.realtime import RealtimeFanout
 from gatewayd.errors import ConfigError, Conflict
 from gatewayd.events import LocalEventBus
 from gatewayd.hardware.loader import ProfileError, load_profiles, shipped_hardware_directory
-from gatewayd.hardware.matching import generic_profile
 from gatewayd.hardware.profile import ModemProfile
 from gatewayd.modem.registry import ModemRegistry
 from gatewayd.modem.supervisor import SupervisorSettings
+from gatewayd.rack import RackOperations
 from gatewayd.services.audience import AudienceService
 from gatewayd.services.container import Services, build_services
 from gatewayd.store.engine import create_engine, session_factory
 from gatewayd.store.migrate import upgrade
+from gatewayd.systemd import SystemdNotifier
 
 log = logging.getLogger(__name__)
+
+# SIGTERM to exit: HTTP drains, then supervisors finish their command in flight (registry.STOP_GRACE_S),
+# all inside systemd's TimeoutStopSec=15; the issue asks for under 10 s.
+HTTP_DRAIN_S = 2.0
+SHUTDOWN_DEADLINE_S = 9.5
 
 SIMULATION_ORG = "Simulation"
 SIMULATION_ADMIN = "admin@simrelay.local"
@@ -74,6 +81,8 @@ class Runtime:
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.notifier = SystemdNotifier.from_environment()
+        self.rack: RackOperations | None = None
 
     @contextlib.asynccontextmanager
     async def started(self) -> AsyncIterator[Running]:
@@ -84,6 +93,7 @@ class Runtime:
         services = build_services(sessions, self.clock, bus=bus)
         realtime = build_realtime(settings)
         profiles = load_modem_profiles(settings)
+        rack = RackOperations(settings, session_factory(engine), self.clock, notifier=self.notifier)
         registry = ModemRegistry(
             services.gateway,
             self.clock,
@@ -92,6 +102,7 @@ class Runtime:
                 poll_interval_s=settings.gateway.poll_interval_s,
                 sweep_interval_s=settings.gateway.sweep_interval_s,
             ),
+            observer=rack.metrics.observer,
         )
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
@@ -104,9 +115,8 @@ class Runtime:
                 control_url, simulated = await self._start_simulation(stack)
                 ports.extend(simulated)
             stack.push_async_callback(registry.close)
-            generic = generic_profile(profiles)
-            for port in ports:
-                registry.add(port, generic)
+            self.rack = rack  # static ports, then udev enumeration; returns once both are applied
+            await stack.enter_async_context(rack.running(registry, profiles, ports))
             runner = await self._start_http(services, realtime)
             stack.push_async_callback(runner.cleanup)
             if settings.simulate.count:
@@ -122,7 +132,9 @@ class Runtime:
             ),
             realtime=realtime,
         )
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        if self.rack is not None:
+            api_metrics.install(app, self.rack.metrics)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_DRAIN_S)
         await runner.setup()
         host, _, port = settings.api.listen.rpartition(":")
         await web.TCPSite(runner, host.strip("[]"), int(port)).start()
@@ -188,11 +200,16 @@ async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
 
 
 async def serve_until_signalled(runtime: Runtime, *, json_output: bool = False) -> int:
+    """Run until SIGINT/SIGTERM (then stop within SHUTDOWN_DEADLINE_S); SIGHUP reloads profiles and banks."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    reloads: set[asyncio.Task[bool]] = set()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with runtime.started() as running:
+    loop.add_signal_handler(signal.SIGHUP, _reload_soon, runtime, reloads)
+    notifier = runtime.notifier
+    async with contextlib.AsyncExitStack() as lifetime:
+        running = await lifetime.enter_async_context(runtime.started())
         banner = {
             "listen": runtime.settings.api.listen,
             "base_url": running.base_url,
@@ -210,6 +227,28 @@ async def serve_until_signalled(runtime: Runtime, *, json_output: bool = False) 
                 print(f"simrelay: simulated bank control on {running.control_url}", flush=True)
             if running.admin_api_key:
                 print(f"simrelay: admin API key {running.admin_api_key}", flush=True)
+        notifier.ready(f"API on {running.base_url}, {len(banner['modems'] or [])} modem ports")
         await stop.wait()
         print("simrelay: stopping", file=sys.stderr, flush=True)
+        notifier.stopping("stopping: finishing commands in flight")
+        for task in reloads:
+            task.cancel()
+        try:
+            async with asyncio.timeout(SHUTDOWN_DEADLINE_S):
+                await lifetime.aclose()
+        except TimeoutError:
+            log.error("shutdown took longer than %.1f s; exiting anyway", SHUTDOWN_DEADLINE_S)
+            return 1
+        finally:
+            notifier.close()
     return 0
+
+
+def _reload_soon(runtime: Runtime, reloads: set[asyncio.Task[bool]]) -> None:
+    """SIGHUP handler: reload in a task (the handler itself must not await)."""
+    if runtime.rack is None:
+        return
+    task = asyncio.get_running_loop().create_task(
+        runtime.rack.reload(lambda: load_modem_profiles(runtime.settings)), name="reload")
+    reloads.add(task)
+    task.add_done_callback(reloads.discard)

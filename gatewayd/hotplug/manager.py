@@ -74,6 +74,8 @@ class HotplugManager:
                 await self.handle(action, properties)
             except Exception:  # task boundary: one bad event must not end hotplug
                 log.exception("hotplug: %s of %s failed", action, properties.get("DEVNAME"))
+            finally:
+                self.events.task_done()  # `events.join()` tells the runtime the enumeration is applied
 
     async def handle(self, action: str, properties: Mapping[str, str]) -> PortDecision | None:
         devname = properties.get("DEVNAME") or properties.get("INTERFACE") or ""

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import pyudev
+import pyudev  # type: ignore[import-untyped]
 
 log = logging.getLogger(__name__)
 
