@@ -118,7 +118,8 @@ _CHANNEL_AUTH = obj({"auth": string(examples=["app-key:5f2b..."]), "channel_data
 _CHANNEL_AUTH_BODY = obj({"socket_id": string(pattern=r"^\d+\.\d+$"), "channel_name": string()})
 _SWITCHING = {101: Reply("Switching Protocols", None)}
 _PUSHER_TRIGGER = {200: Reply("Published", obj({})), 401: _error("Bad signature"),
-                   404: _error("Unknown application"), 422: _error("Invalid event")}
+                   404: _error("Unknown application"),
+                   422: Reply("Invalid event; `errors` names the field", ref("ValidationError"))}
 _PUSHER_READ = {401: _error("Bad signature"), 404: _error("Unknown application")}
 _PUSHER_EVENT = obj({"name": string(), "data": string(), "channels": array(string()), "channel": string(),
                      "socket_id": string()}, optional=("channels", "channel", "socket_id"))
