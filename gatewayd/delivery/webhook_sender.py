@@ -410,8 +410,11 @@ class WebhookSender:
         try:
             async with write_transaction(self._sessions) as session:
                 await record_outcomes(session, batch_rows(batch), self._clock.now())
+        except asyncio.CancelledError:
+            self._results[:0] = batch  # stopping: `_stop` records them after the cancellation
+            raise
         except Exception:
-            # Leases bring these rows back; put the results back so a later flush can still record them.
+            # Leases bring these rows back; keep the results so a later flush can still record them.
             log.exception("recording %d webhook attempts failed; retrying on the next pass", len(batch))
             self._results[:0] = batch
 
