@@ -71,6 +71,21 @@ class RealtimeSection:
 
 
 @dataclass(frozen=True)
+class WebhooksSection:
+    """Webhook delivery. `secret_key` (a Fernet key) seals signing secrets; empty: generated once into
+    `state_dir/webhook-secret.key`. Private networks and plain http are refused unless allowed here."""
+
+    allow_private_networks: bool = False
+    allow_http: bool = False
+    secret_key: str = ""
+    state_dir: str = "var"
+    max_in_flight: int = 64
+    max_per_destination: int = 8
+    poll_interval_s: float = 0.1
+    lease_margin_s: float = 15.0
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -82,6 +97,7 @@ class Settings:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     simulate: SimulateSection = field(default_factory=SimulateSection)
     log: LogSection = field(default_factory=LogSection)
+    webhooks: WebhooksSection = field(default_factory=WebhooksSection)
     realtime: RealtimeSection = field(default_factory=RealtimeSection)
     source: str = "defaults"  # the file the settings came from, for messages
 
@@ -132,6 +148,10 @@ _CHECKS: Mapping[str, Callable[[Any], str | None]] = {
     "simulate.count": _non_negative,
     "simulate.control": _check_listen,
     "log.level": _check_level,
+    "webhooks.max_in_flight": _positive,
+    "webhooks.max_per_destination": _positive,
+    "webhooks.poll_interval_s": _positive,
+    "webhooks.lease_margin_s": _positive,
     "realtime.max_connections": _positive,
     "realtime.max_message_bytes": _positive,
     "realtime.activity_timeout_s": _positive,
@@ -145,6 +165,7 @@ _SECTIONS: Mapping[str, type] = {
     "gateway": GatewaySection,
     "simulate": SimulateSection,
     "log": LogSection,
+    "webhooks": WebhooksSection,
     "realtime": RealtimeSection,
 }
 
