@@ -22,6 +22,7 @@ COMMAND_MODULES: dict[str, str] = {
     "admin": "gatewayd.cli.admin",
     "modems": "gatewayd.cli.modems",
     "fakebank": "gatewayd.cli.fakebank",
+    "send": "gatewayd.cli.send",
 }
 
 
