@@ -36,6 +36,11 @@ class LockView:
     user_name: str
     expires_at: datetime
 
+    @property
+    def lock_id(self) -> int:
+        """The name the API and the events use for `id`."""
+        return self.id
+
 
 def _view(row: LockRow) -> LockView:
     return LockView(row.id, row.hosted_sim_id, row.user_id, row.user_name, row.expires_at)

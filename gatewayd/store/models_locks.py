@@ -16,6 +16,9 @@ from gatewayd.store.models import Base, IdType
 
 class SimLock(Base):
     __tablename__ = "sim_locks"
+    # AUTOINCREMENT: SQLite would otherwise hand a released lock's id to the next lock, and listeners
+    # of SimUnlocked/SimLocked would take two locks for one.
+    __table_args__ = {"sqlite_autoincrement": True}
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     # UNIQUE: the database, not the application, keeps a SIM to one lock across every API process.
     hosted_sim_id: Mapped[int] = mapped_column(

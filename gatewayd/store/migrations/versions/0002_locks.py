@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("expires_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_sim_locks"),
         sa.UniqueConstraint("hosted_sim_id", name="uq_sim_locks_hosted_sim_id"),
+        sqlite_autoincrement=True,  # never reuse a released lock's id (see models_locks.py)
     )
     op.create_index("ix_sim_locks_user_id", "sim_locks", ["user_id"])
     op.create_index("ix_sim_locks_organization_id", "sim_locks", ["organization_id"])
