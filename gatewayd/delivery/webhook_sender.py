@@ -31,6 +31,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
+from gatewayd.config import WebhooksSection
 from gatewayd.delivery.destinations import (
     CheckingResolver,
     DestinationPolicy,
@@ -76,6 +77,15 @@ class SenderSettings:
     poll_interval_s: float = 0.1
     lease_margin_s: float = 15.0
     stop_grace_s: float = 5.0
+
+
+def sender_settings(section: WebhooksSection) -> SenderSettings:
+    return SenderSettings(
+        max_in_flight=section.max_in_flight,
+        max_per_destination=section.max_per_destination,
+        poll_interval_s=section.poll_interval_s,
+        lease_margin_s=section.lease_margin_s,
+    )
 
 
 class WebhookPoster:
@@ -231,6 +241,14 @@ class WebhookSender:
         self._results: list[_Result] = []
         self._changed = asyncio.Event()
         self.attempts_made = 0
+
+    async def serve(self) -> None:
+        """`run()` with the pooled HTTP client open; the runtime owns this task."""
+        self._poster.open()
+        try:
+            await self.run()
+        finally:
+            await self._poster.close()
 
     def wake(self) -> None:
         """New rows may be due (called after a commit that wrote some); the loop looks at once."""

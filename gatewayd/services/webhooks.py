@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
+from gatewayd.config import WebhooksSection
 from gatewayd.delivery.destinations import DestinationPolicy, DestinationRefused, check_destination
 from gatewayd.delivery.webhook_sender import AttemptOutcome, WebhookPoster
 from gatewayd.errors import ConfigError, NotFound, ValidationFailed
@@ -522,3 +523,9 @@ def build_webhook_service(
         options = WebhookOptions(Fernet.generate_key(), DestinationPolicy())
     box = SecretBox(options.server_key)
     return WebhookService(sessions, clock, box, options.policy, WebhookPoster(options.policy))
+
+
+def webhook_options(section: WebhooksSection) -> WebhookOptions:
+    """Options from the `[webhooks]` settings: the configured or state-file key, and the policy."""
+    policy = DestinationPolicy(section.allow_private_networks, section.allow_http)
+    return WebhookOptions(server_key(section.secret_key, section.state_dir), policy)
