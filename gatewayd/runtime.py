@@ -28,6 +28,7 @@ from api.websocket_config import WebsocketConfig, public_endpoint
 from gatewayd.clock import Clock, SystemClock
 from gatewayd.config import Settings, public_base_url, realtime_credentials
 from gatewayd.delivery.realtime import RealtimeFanout
+from gatewayd.delivery.webhook_sender import WebhookPoster, WebhookSender, sender_settings
 from gatewayd.errors import ConfigError, Conflict
 from gatewayd.events import LocalEventBus
 from gatewayd.hardware.loader import ProfileError, load_profiles, shipped_hardware_directory
@@ -37,6 +38,7 @@ from gatewayd.modem.supervisor import SupervisorSettings
 from gatewayd.rack import RackOperations
 from gatewayd.services.audience import AudienceService
 from gatewayd.services.container import Services, build_services
+from gatewayd.services.webhooks import webhook_options
 from gatewayd.store.engine import create_engine, session_factory
 from gatewayd.store.migrate import upgrade
 from gatewayd.systemd import SystemdNotifier
@@ -90,7 +92,8 @@ class Runtime:
         await upgrade(settings.db.url)
         engine = create_engine(settings.db.url)
         sessions, bus = session_factory(engine), LocalEventBus()
-        services = build_services(sessions, self.clock, bus=bus)
+        webhooks = webhook_options(settings.webhooks)
+        services = build_services(sessions, self.clock, bus=bus, webhooks=webhooks)
         realtime = build_realtime(settings)
         profiles = load_modem_profiles(settings)
         rack = RackOperations(settings, session_factory(engine), self.clock, notifier=self.notifier)
@@ -109,6 +112,9 @@ class Runtime:
             # The feed subscribes before any modem runs, so no event of this start is missed.
             fanout = RealtimeFanout(bus, AudienceService(sessions, self.clock), realtime.server.hub)
             stack.push_async_callback(_cancel_and_wait, asyncio.create_task(fanout.run(), name="realtime"))
+            sender = WebhookSender(sessions, self.clock, WebhookPoster(webhooks.policy),
+                                   services.webhooks.secret_box.open, sender_settings(settings.webhooks))
+            stack.push_async_callback(_cancel_and_wait, asyncio.create_task(sender.serve(), name="webhooks"))
             control_url, admin_key = None, None
             ports = list(settings.gateway.modems)
             if settings.simulate.count:
