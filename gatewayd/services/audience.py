@@ -3,7 +3,7 @@
 A SIM assigned without a team is seen by every user of the organisation, one with a team by that team's
 members (the rule of services/sims.py for user tokens). While a user holds the SIM's lock, its messages go to
 the holder alone; lock and device events still go to everyone who sees the SIM.
-The lock table belongs to the lock service (issue 5); until it lands this module finds it by shape.
+A lock row whose `expires_at` has passed counts as absent, as in the lock service (repositories/locks.py).
 """
 
 from __future__ import annotations
@@ -11,17 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Integer, column, inspect, select, table
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
 from gatewayd.store.engine import read_transaction
 from gatewayd.store.models import SimAssignment, TeamMembership, User
-from gatewayd.store.types import UtcDateTime
-
-# Tables the lock service may create, and the columns this query needs from it.
-_LOCK_TABLE_CANDIDATES = ("sim_locks", "locks")
-_LOCK_COLUMNS = {"hosted_sim_id", "user_id", "expires_at"}
+from gatewayd.store.models_locks import SimLock
 
 
 @dataclass(frozen=True)
@@ -37,27 +33,10 @@ class SimAudience:
         return self.viewers & {self.lock_holder}
 
 
-@dataclass(frozen=True)
-class _LockTable:
-    name: str
-    has_released_at: bool
-
-
-def _find_lock_table(connection: Connection) -> _LockTable | None:
-    inspector = inspect(connection)
-    for name in _LOCK_TABLE_CANDIDATES:
-        if inspector.has_table(name):
-            columns = {described["name"] for described in inspector.get_columns(name)}
-            if columns >= _LOCK_COLUMNS:
-                return _LockTable(name, "released_at" in columns)
-    return None
-
-
 class AudienceService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._lock_table: _LockTable | None = None
 
     async def of_sim(self, sim_id: int) -> SimAudience:
         async with read_transaction(self._sessions) as session:
@@ -95,23 +74,6 @@ class AudienceService:
         return users
 
     async def _lock_holder(self, session: AsyncSession, sim_id: int) -> int | None:
-        if self._lock_table is None:
-            connection = await session.connection()
-            self._lock_table = await connection.run_sync(_find_lock_table)
-            if self._lock_table is None:
-                return None  # no lock service yet: nothing is locked
-        found = self._lock_table
-        # A lightweight table clause (not a mapped model): the lock service owns the real one. The typed
-        # expires_at column binds `now` exactly as UtcDateTime stores it on each dialect.
-        locks = table(found.name, column("hosted_sim_id", Integer()), column("user_id", Integer()),
-                      column("expires_at", UtcDateTime()), column("released_at", UtcDateTime()))
-        query = (
-            select(locks.c.user_id)
-            .where(locks.c.hosted_sim_id == sim_id, locks.c.expires_at > self._clock.now())
-            .order_by(locks.c.expires_at.desc())
-            .limit(1)
-        )
-        if found.has_released_at:
-            query = query.where(locks.c.released_at.is_(None))
-        holder = (await session.execute(query)).scalar_one_or_none()
+        live = (SimLock.hosted_sim_id == sim_id, SimLock.expires_at > self._clock.now())
+        holder = await session.scalar(select(SimLock.user_id).where(*live))
         return int(holder) if holder is not None else None
