@@ -4,6 +4,7 @@ that checks every signature with the secret the service returned, and a ManualCl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -136,6 +137,13 @@ class Rig:
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with make_rig(tmp_path) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def make_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """The rig as a context manager, for test modules outside this directory."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'simrelay.db'}"
     await upgrade(url)
     engine = create_engine(url)
