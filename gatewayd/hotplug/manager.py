@@ -176,7 +176,9 @@ class HotplugManager:
         current = self.port_reports()
         if current == self._last_reported:
             return False
-        await self._reports.replace(self._host, current)
+        sim_slots = {entry.status.hosted_sim_id: entry.slot for entry in self._registry.entries()
+                     if entry.status.hosted_sim_id is not None}
+        await self._reports.replace(self._host, current, sim_slots)
         self._last_reported = current
         return True
 

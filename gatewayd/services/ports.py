@@ -4,15 +4,16 @@ manager when something changed, read by the CLI. Never talks to a modem; one sho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
 from gatewayd.store.engine import read_transaction, write_transaction
+from gatewayd.store.models import HostedSim
 from gatewayd.store.models_rack import GatewayPort
 
 
@@ -41,10 +42,18 @@ class PortReports:
         self._sessions = sessions
         self._clock = clock
 
-    async def replace(self, host: str, reports: Sequence[PortReport]) -> None:
-        """This host's ports are now exactly `reports` (one transaction; other hosts' rows untouched)."""
+    async def replace(
+        self, host: str, reports: Sequence[PortReport], sim_slots: Mapping[int, str | None] | None = None
+    ) -> None:
+        """This host's ports are now exactly `reports` (one transaction; other hosts' rows untouched).
+
+        `sim_slots` (hosted SIM id → slot label) puts the label on the Sim object, so it follows a SIM
+        moved to another slot.
+        """
         now = self._clock.now()
         async with write_transaction(self._sessions) as session:
+            for sim_id, slot in (sim_slots or {}).items():
+                await session.execute(update(HostedSim).where(HostedSim.id == sim_id).values(slot=slot))
             await session.execute(delete(GatewayPort).where(GatewayPort.host == host))
             session.add_all(
                 GatewayPort(host=host, updated_at=now, **_columns(report)) for report in reports
