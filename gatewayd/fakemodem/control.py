@@ -8,11 +8,13 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import web
 
 from gatewayd.fakemodem.bank import BankModem, FakeBank, UnknownModem
+from gatewayd.fakemodem.dialect import ModemFaults
 from gatewayd.fakemodem.network import ENCODING_NAMES
 
 DEFAULT_HOST = "127.0.0.1"
@@ -186,6 +188,40 @@ async def reboot(request: web.Request) -> web.Response:
     return web.json_response(_describe(entry))
 
 
+async def set_faults(request: web.Request) -> web.Response:
+    """Body `{"mute": bool, "garbage_hex": str, "command_errors": {"+CMGS": 500}}`: replaces the faults."""
+    entry = _entry(request)
+    body = await request.json()
+    errors: dict[str, list[str]] = {}
+    if not isinstance(body, dict):
+        return _unprocessable({"body": ["must be a JSON object"]})
+    mute, garbage, command_errors = (
+        body.get("mute", False),
+        body.get("garbage_hex", ""),
+        body.get("command_errors", {}),
+    )
+    if not isinstance(mute, bool):
+        errors["mute"] = ["must be true or false"]
+    try:
+        garbage_bytes = bytes.fromhex(garbage) if isinstance(garbage, str) else None
+    except ValueError:
+        garbage_bytes = None
+    if garbage_bytes is None:
+        errors["garbage_hex"] = ["must be a hex string"]
+    if not isinstance(command_errors, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) for k, v in command_errors.items()
+    ):
+        errors["command_errors"] = ["must map command names to +CMS error codes"]
+    if errors:
+        return _unprocessable(errors)
+    entry.modem.faults = ModemFaults(
+        mute=mute,
+        garbage_before_reply=garbage_bytes or b"",
+        command_errors=MappingProxyType(dict(command_errors)),
+    )
+    return web.json_response(_describe(entry))
+
+
 def create_control_app(bank: FakeBank) -> web.Application:
     app = web.Application()
     app[BANK_KEY] = bank
@@ -198,6 +234,7 @@ def create_control_app(bank: FakeBank) -> web.Application:
     app.router.add_post("/modems/{index}/unplug", unplug)
     app.router.add_post("/modems/{index}/replug", replug)
     app.router.add_post("/modems/{index}/reboot", reboot)
+    app.router.add_put("/modems/{index}/faults", set_faults)
     return app
 
 
