@@ -1,5 +1,5 @@
 """`simrelay serve` under a systemd-like manager: READY once modems are enumerated and the API listens,
-WATCHDOG at half of WATCHDOG_USEC, STOPPING on SIGTERM and an exit within 10 s; /metrics is served."""
+WATCHDOG at half of WATCHDOG_USEC, SIGHUP reloads, STOPPING on SIGTERM and an exit within 10 s; /metrics."""
 
 from __future__ import annotations
 
@@ -59,6 +59,14 @@ async def test_serve_notifies_ready_watchdog_and_stopping(tmp_path: Path) -> Non
             if (await receive(manager, 5)).get("WATCHDOG") == "1":
                 pings.append(loop.time())
         assert all(0.3 < later - earlier < 0.9 for earlier, later in zip(pings, pings[1:], strict=False))
+
+        # SIGHUP reloads profiles and bank maps in place; the process keeps running and says so.
+        proc.send_signal(signal.SIGHUP)
+        assert proc.stderr is not None
+        async with asyncio.timeout(10):
+            while b"reloaded" not in (line := await proc.stderr.readline()):
+                assert line, "stderr closed before the reload was logged"
+        assert proc.returncode is None
 
         proc.send_signal(signal.SIGTERM)
         stopped_at = loop.time()
