@@ -34,7 +34,7 @@ def ensure_sqlite_directory(url: str) -> None:
     Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-async def upgrade(url: str, revision: str = "heads") -> None:
+async def upgrade(url: str, revision: str = "head") -> None:
     """Run `alembic upgrade <revision>` on `url` (one transaction on PostgreSQL)."""
     ensure_sqlite_directory(url)
     engine = create_engine(url)

@@ -15,6 +15,7 @@ import pytest
 from gatewayd.clock import SystemClock
 from gatewayd.services.container import build_services
 from gatewayd.store.engine import create_engine, session_factory
+from tests.store.test_migrations import single_head
 
 TIMEOUT_S = 60
 
@@ -39,7 +40,7 @@ def ok_json(*args: str, stdin: str | None = None) -> dict[str, Any]:
 @pytest.fixture
 def db(tmp_path: Path) -> list[str]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'state' / 'simrelay.db'}"
-    assert ok_json("db", "upgrade", "--db", url) == {"status": "ok", "revision": "0001"}
+    assert ok_json("db", "upgrade", "--db", url) == {"status": "ok", "revision": single_head()}
     return ["--db", url]
 
 
