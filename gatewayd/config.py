@@ -32,6 +32,7 @@ class ApiSection:
     listen: str = "127.0.0.1:8080"
     public_url: str = ""  # what clients are told (websocket-config, OAuth); derived from listen when empty
     max_body_bytes: int = 1_048_576
+    rate_limit_per_minute: int = 600  # requests per API key or token per minute (X-RateLimit-*)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,12 @@ class WebhooksSection:
 
 
 @dataclass(frozen=True)
+class LocksSection:
+    default_ttl_s: int = 300  # a SIM lock's lifetime when the client does not ask for one
+    sweep_interval_s: float = 15.0  # how often expired locks are deleted and announced (sim.unlocked)
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -97,6 +104,7 @@ class Settings:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     simulate: SimulateSection = field(default_factory=SimulateSection)
     log: LogSection = field(default_factory=LogSection)
+    locks: LocksSection = field(default_factory=LocksSection)
     webhooks: WebhooksSection = field(default_factory=WebhooksSection)
     realtime: RealtimeSection = field(default_factory=RealtimeSection)
     source: str = "defaults"  # the file the settings came from, for messages
@@ -148,6 +156,9 @@ _CHECKS: Mapping[str, Callable[[Any], str | None]] = {
     "simulate.count": _non_negative,
     "simulate.control": _check_listen,
     "log.level": _check_level,
+    "locks.default_ttl_s": lambda value: None if 1 <= value <= 86_400 else "expected 1 to 86400 seconds",
+    "locks.sweep_interval_s": _positive,
+    "api.rate_limit_per_minute": _positive,
     "webhooks.max_in_flight": _positive,
     "webhooks.max_per_destination": _positive,
     "webhooks.poll_interval_s": _positive,
@@ -165,6 +176,7 @@ _SECTIONS: Mapping[str, type] = {
     "gateway": GatewaySection,
     "simulate": SimulateSection,
     "log": LogSection,
+    "locks": LocksSection,
     "webhooks": WebhooksSection,
     "realtime": RealtimeSection,
 }

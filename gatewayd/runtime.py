@@ -93,7 +93,8 @@ class Runtime:
         engine = create_engine(settings.db.url)
         sessions, bus = session_factory(engine), LocalEventBus()
         webhooks = webhook_options(settings.webhooks)
-        services = build_services(sessions, self.clock, bus=bus, webhooks=webhooks)
+        services = build_services(sessions, self.clock, bus=bus, webhooks=webhooks,
+                                  lock_ttl_s=settings.locks.default_ttl_s)
         realtime = build_realtime(settings)
         profiles = load_modem_profiles(settings)
         rack = RackOperations(settings, session_factory(engine), self.clock, notifier=self.notifier)
@@ -115,6 +116,8 @@ class Runtime:
             sender = WebhookSender(sessions, self.clock, WebhookPoster(webhooks.policy),
                                    services.webhooks.secret_box.open, sender_settings(settings.webhooks))
             stack.push_async_callback(_cancel_and_wait, asyncio.create_task(sender.serve(), name="webhooks"))
+            sweeper = services.locks.sweep_every(settings.locks.sweep_interval_s)
+            stack.push_async_callback(_cancel_and_wait, asyncio.create_task(sweeper, name="lock-sweep"))
             control_url, admin_key = None, None
             ports = list(settings.gateway.modems)
             if settings.simulate.count:
@@ -134,7 +137,8 @@ class Runtime:
         app = create_app(
             services,
             ApiSettings(
-                max_body_bytes=settings.api.max_body_bytes, public_base_url=public_base_url(settings)
+                max_body_bytes=settings.api.max_body_bytes, public_base_url=public_base_url(settings),
+                rate_limit_per_minute=settings.api.rate_limit_per_minute,
             ),
             realtime=realtime,
         )

@@ -7,6 +7,8 @@ announces them. Events are published after commit, never from inside a transacti
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +23,8 @@ from gatewayd.services.views import Principal
 from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.repositories import locks as lock_queries
 from gatewayd.store.repositories.locks import EndedLock, LockRow
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_TTL_S = 300
 MAX_LOCK_TTL_S = 86_400
@@ -141,6 +145,16 @@ class LockService:
             expired = await lock_queries.delete_expired(session, self._clock.now())
         self._announce_expired(expired)
         return len(expired)
+
+    async def sweep_every(self, interval_s: float) -> None:
+        """Run `sweep` forever, every `interval_s`; the runtime owns and cancels this task. Correctness
+        never depends on it (expired rows are already absent), only the `expired` announcements do."""
+        while True:
+            try:
+                await self.sweep()
+            except Exception:  # a task boundary: a failed round must not end the sweeps
+                log.exception("lock sweep failed; next round in %.0f s", interval_s)
+            await asyncio.sleep(interval_s)
 
     def _announce_expired(self, expired: list[EndedLock]) -> None:
         for ended in expired:
