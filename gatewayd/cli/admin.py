@@ -15,9 +15,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import segno
+
 from gatewayd.cli.db import add_database_options, database_url
 from gatewayd.clock import SystemClock
 from gatewayd.errors import ValidationFailed
+from gatewayd.services.accounts import AccountService, TotpEnrollment
 from gatewayd.services.admin import AdminService
 from gatewayd.store.engine import create_engine, session_factory
 
@@ -35,7 +38,8 @@ def register(subparsers: Any) -> None:
     team.add_argument("--org", required=True, metavar="ORG", help="organisation name or id")
     team.add_argument("name", metavar="NAME")
 
-    user = _action(_group(groups, "user"), "create", _create_user, "create a user (optionally in a team)")
+    users = _group(groups, "user")
+    user = _action(users, "create", _create_user, "create a user (optionally in a team)")
     user.add_argument("--org", required=True, metavar="ORG")
     user.add_argument("--team", metavar="TEAM")
     user.add_argument("--email", required=True)
@@ -43,6 +47,13 @@ def register(subparsers: Any) -> None:
     secret = user.add_mutually_exclusive_group(required=True)
     secret.add_argument("--password", metavar="P")
     secret.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+    totp = users.add_parser("totp", help="two-factor login (TOTP)").add_subparsers(
+        dest="admin_user_totp", required=True, metavar="ACTION")
+    enable = totp.add_parser("enable", help="turn TOTP on; prints the otpauth URI and a QR code")
+    add_database_options(enable)
+    enable.add_argument("--email", required=True)
+    enable.set_defaults(handler=_enable_totp)
 
     sim = _action(_group(groups, "sim"), "assign", _assign_sims, "assign SIMs to an organisation (and team)")
     which = sim.add_mutually_exclusive_group(required=True)
@@ -128,3 +139,25 @@ async def _create_api_key(admin: AdminService, args: argparse.Namespace) -> tupl
     )
     text = f"API key {view.id} {view.name!r} created; copy it now, it is not shown again:\n{plain}"
     return {"api_key": dataclasses.asdict(view), "plain_text_key": plain}, text
+
+
+def _enable_totp(args: argparse.Namespace) -> int:
+    """A fresh TOTP secret for the user: the URI (and a QR code to scan) is shown once, here."""
+    url = database_url(args)
+
+    async def run() -> TotpEnrollment:
+        engine = create_engine(url)
+        try:
+            return await AccountService(session_factory(engine), SystemClock()).enable_totp(args.email)
+        finally:
+            await engine.dispose()
+
+    enrollment = asyncio.run(run())
+    if args.json:
+        print(json.dumps({"user_id": enrollment.user_id, "email": enrollment.email,
+                          "secret": enrollment.secret, "otpauth_uri": enrollment.uri}))
+        return 0
+    print(f"two-factor login enabled for {enrollment.email}; scan this with an authenticator app:")
+    segno.make(enrollment.uri, error="m").terminal(out=sys.stdout, compact=True)
+    print(enrollment.uri)
+    return 0
