@@ -10,6 +10,9 @@ row to become due again when its lease ends, so every row is attempted until it 
 once; twice only when a process died between the receiver's answer and our commit).
 Capacity: at most `max_in_flight` POSTs overall and `max_per_destination` per integration, and only
 free capacity is claimed, so a slow or dead receiver holds its own slots and nobody else's.
+Latency: the bus events that follow an outbox commit (a message stored, an outbound status, a lock)
+wake the loop at once; otherwise it sleeps until the earliest scheduled retry or lease end, and at most
+`safety_check_s` (rows written by another process, or events the bus dropped).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -38,6 +41,14 @@ from gatewayd.delivery.destinations import (
     DestinationRefused,
     refusal_as_text,
 )
+from gatewayd.events import (
+    EventBus,
+    MessageReceived,
+    MessageStatusChanged,
+    SimLocked,
+    SimUnlocked,
+    Subscription,
+)
 from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.models_webhooks import WebhookAttempt, WebhookDelivery, WebhookIntegration
 
@@ -47,6 +58,8 @@ log = logging.getLogger(__name__)
 RETRY_SCHEDULE_S: tuple[int, ...] = (60, 300, 900, 3600, 14_400, 43_200, 86_400)
 RESPONSE_EXCERPT_BYTES = 1024
 USER_AGENT = "SimRelay-Webhooks/1.0"
+# Bus events published after a transaction that may have written outbox rows (webhook_events.py callers).
+WAKING_EVENTS = (MessageReceived, MessageStatusChanged, SimLocked, SimUnlocked)
 
 
 def retry_delay_s(failed_attempt: int) -> int:
@@ -74,7 +87,7 @@ class AttemptOutcome:
 class SenderSettings:
     max_in_flight: int = 64
     max_per_destination: int = 8
-    poll_interval_s: float = 0.1
+    safety_check_s: float = 1.0  # longest sleep without a wake-up: the net under the bus
     lease_margin_s: float = 15.0
     stop_grace_s: float = 5.0
 
@@ -83,7 +96,7 @@ def sender_settings(section: WebhooksSection) -> SenderSettings:
     return SenderSettings(
         max_in_flight=section.max_in_flight,
         max_per_destination=section.max_per_destination,
-        poll_interval_s=section.poll_interval_s,
+        safety_check_s=section.poll_interval_s,
         lease_margin_s=section.lease_margin_s,
     )
 
@@ -192,6 +205,11 @@ class WebhookPoster:
         return AttemptOutcome(ok, status, text, _ms_since(started), None if ok else f"HTTP {status}")
 
 
+def _aware(moment: datetime) -> datetime:
+    """SQLite can hand back a naive aggregate (MIN) even for a UTC column; every stored time is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _ms_since(started: float) -> int:
     return max(0, round((time.perf_counter() - started) * 1000))
 
@@ -230,12 +248,15 @@ class WebhookSender:
         poster: WebhookPoster,
         open_secret: Callable[[bytes], str],
         settings: SenderSettings | None = None,
+        *,
+        bus: EventBus | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._poster = poster
         self._open_secret = open_secret
         self._settings = settings or SenderSettings()
+        self._bus = bus
         self._in_flight: dict[int, int] = {}  # integration id → POSTs under way
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[_Result] = []
@@ -243,12 +264,31 @@ class WebhookSender:
         self.attempts_made = 0
 
     async def serve(self) -> None:
-        """`run()` with the pooled HTTP client open; the runtime owns this task."""
+        """`run()` with the pooled HTTP client open and woken by the bus; the runtime owns this task.
+
+        The subscription is taken before the first pass, so a commit is either seen by that pass or
+        announced to us afterwards: nothing waits for the safety check in between.
+        """
         self._poster.open()
         try:
-            await self.run()
+            if self._bus is None:
+                await self.run()
+                return
+            subscription = self._bus.subscribe()
+            follower = asyncio.create_task(self._follow(subscription), name="webhooks-wake")
+            try:
+                await self.run()
+            finally:
+                subscription.close()
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
         finally:
             await self._poster.close()
+
+    async def _follow(self, subscription: Subscription) -> None:
+        async for event in subscription:
+            if isinstance(event, WAKING_EVENTS):
+                self._changed.set()
 
     def wake(self) -> None:
         """New rows may be due (called after a commit that wrote some); the loop looks at once."""
@@ -262,7 +302,7 @@ class WebhookSender:
                 await self._flush_results()
                 await self._claim_and_start()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._settings.poll_interval_s):
+                    async with asyncio.timeout(await self._idle_for_s()):
                         await self._changed.wait()
         finally:
             await asyncio.shield(self._stop())
@@ -287,7 +327,10 @@ class WebhookSender:
 
     async def _claim_and_start(self) -> int:
         free = self._settings.max_in_flight - sum(self._in_flight.values())
-        if free <= 0 or not await self._anything_due():
+        if free <= 0:
+            return 0
+        next_due = await self._next_due_at()
+        if next_due is None or _aware(next_due) > self._clock.now():
             return 0
         claimed = await self._claim(free)
         for item in claimed:
@@ -297,17 +340,29 @@ class WebhookSender:
             task.add_done_callback(self._tasks.discard)
         return len(claimed)
 
-    async def _anything_due(self) -> bool:
-        """A cheap read first, so an idle worker never takes the write lock."""
+    async def _next_due_at(self) -> datetime | None:
+        """When the earliest pending row is due (None: nothing pending). A cheap read, so an idle worker
+        never takes the write lock."""
         async with read_transaction(self._sessions) as session:
-            found = await session.scalar(
-                select(WebhookDelivery.id)
-                .where(
-                    WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= self._clock.now()
-                )
-                .limit(1)
+            earliest: datetime | None = await session.scalar(
+                select(func.min(WebhookDelivery.next_attempt_at)).where(WebhookDelivery.status == "pending")
             )
-        return found is not None
+        return earliest
+
+    async def _idle_for_s(self) -> float:
+        """How long the loop may sleep: until the next due row (retry or lease end), capped by the
+        safety check; 0 when rows are due but the capacity is full (a finishing POST wakes us)."""
+        cap = self._settings.safety_check_s
+        if self._results:
+            return 0.0
+        free = self._settings.max_in_flight - sum(self._in_flight.values())
+        if free <= 0:
+            return cap
+        next_due = await self._next_due_at()
+        if next_due is None:
+            return cap
+        seconds = (_aware(next_due) - self._clock.now()).total_seconds()
+        return min(max(seconds, 0.0), cap)
 
     async def _claim(self, free: int) -> list[Claimed]:
         now = self._clock.now()

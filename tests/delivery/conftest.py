@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gatewayd.clock import ManualClock
 from gatewayd.delivery.destinations import DestinationPolicy
 from gatewayd.delivery.webhook_sender import SenderSettings, WebhookPoster, WebhookSender
+from gatewayd.events import LocalEventBus
 from gatewayd.services.container import Services, build_services
 from gatewayd.services.gateway import ReceivedSms
 from gatewayd.services.views import Principal
@@ -84,9 +85,10 @@ class Rig:
     team_id: int
     sim_id: int
     url: str
+    bus: LocalEventBus
     posters: list[WebhookPoster] = field(default_factory=list)
 
-    def sender(self, **settings: Any) -> WebhookSender:
+    def sender(self, *, woken_by_bus: bool = False, **settings: Any) -> WebhookSender:
         poster = WebhookPoster(self.options.policy)
         poster.open()
         self.posters.append(poster)
@@ -96,6 +98,7 @@ class Rig:
             poster,
             self.services.webhooks.secret_box.open,
             SenderSettings(**settings),
+            bus=self.bus if woken_by_bus else None,
         )
 
     async def integration(
@@ -150,7 +153,8 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     sessions = session_factory(engine)
     clock = ManualClock(START)
     options = WebhookOptions(Fernet.generate_key(), PERMISSIVE)
-    services = build_services(sessions, clock, webhooks=options)
+    bus = LocalEventBus()  # the services publish on it after each commit, as in the runtime
+    services = build_services(sessions, clock, bus=bus, webhooks=options)
     receiver = Receiver()
     app = web.Application()
     app.router.add_post("/{name}", receiver.handle)
@@ -167,7 +171,7 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[Rig]:
         key = await principal_for_key(services, "acme", OWNER, ALL)
         sim_id = await physical_sim(services, "860000000000001", "8944000000000000001", "+447700900100")
         await services.admin.assign_sims(org="acme", team="ops", sim_id=sim_id)
-        rig = Rig(sessions, clock, services, options, receiver, key, team_id, sim_id, url)
+        rig = Rig(sessions, clock, services, options, receiver, key, team_id, sim_id, url, bus)
         yield rig
         for poster in rig.posters:
             await poster.close()

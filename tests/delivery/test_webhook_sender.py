@@ -13,6 +13,7 @@ from gatewayd.delivery.webhook_sender import RETRY_SCHEDULE_S, retry_delay_s
 from gatewayd.store.engine import read_transaction
 from gatewayd.store.models_webhooks import WebhookAttempt, WebhookDelivery
 from tests.delivery.conftest import Rig
+from tests.system.conftest import poll_until
 
 
 async def deliveries(rig: Rig) -> list[WebhookDelivery]:
@@ -125,7 +126,7 @@ async def test_a_hanging_receiver_does_not_delay_another_integration(rig: Rig) -
     rig.receiver.hang = asyncio.Event()
     await rig.integration("/slow", timeout_s=60)
     await rig.integration("/hook")
-    sender = rig.sender(max_in_flight=8, max_per_destination=2, poll_interval_s=0.01)
+    sender = rig.sender(max_in_flight=8, max_per_destination=2, safety_check_s=0.01)
     await rig.inbound(20)
     worker = asyncio.create_task(sender.run())
     try:
@@ -142,3 +143,42 @@ async def test_a_hanging_receiver_does_not_delay_another_integration(rig: Rig) -
         delivered = await session.scalar(select(func.count()).where(WebhookDelivery.status == "delivered"))
     rows = await deliveries(rig)
     assert delivered == 40, [(r.status, r.attempt, r.error) for r in rows if r.status != "delivered"]
+
+
+async def test_a_commit_wakes_the_serving_worker_long_before_its_safety_check(rig: Rig) -> None:
+    """The safety check is a minute away, yet each inbound SMS is POSTed as soon as it is stored:
+    the MessageReceived published after the commit wakes the loop."""
+    await rig.integration()
+    sender = rig.sender(woken_by_bus=True, safety_check_s=60)
+    worker = asyncio.create_task(sender.serve())
+    try:
+        for wave in range(1, 4):
+            await rig.inbound(1, prefix=f"wave{wave}")
+            await rig.receiver.wait_for(wave, timeout_s=5)  # far below the 60 s safety check
+
+            async def settled(expected: int = wave) -> bool:
+                return sum(row.status == "delivered" for row in await deliveries(rig)) == expected
+
+            await poll_until(settled, timeout_s=5, interval_s=0.01)  # the loop is idle again
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+    assert [r["body"]["data"]["body"] for r in rig.receiver.delivered()] == [
+        "wave1 text 0",
+        "wave2 text 0",
+        "wave3 text 0",
+    ]
+
+
+async def test_without_a_bus_the_safety_check_still_finds_new_rows(rig: Rig) -> None:
+    await rig.integration()
+    sender = rig.sender(safety_check_s=0.05)
+    worker = asyncio.create_task(sender.serve())
+    try:
+        await rig.inbound(2)
+        await rig.receiver.wait_for(2, timeout_s=5)
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
