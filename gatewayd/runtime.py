@@ -114,7 +114,8 @@ class Runtime:
             fanout = RealtimeFanout(bus, AudienceService(sessions, self.clock), realtime.server.hub)
             stack.push_async_callback(_cancel_and_wait, asyncio.create_task(fanout.run(), name="realtime"))
             sender = WebhookSender(sessions, self.clock, WebhookPoster(webhooks.policy),
-                                   services.webhooks.secret_box.open, sender_settings(settings.webhooks))
+                                   services.webhooks.secret_box.open, sender_settings(settings.webhooks),
+                                   bus=bus)  # woken by the events that follow an outbox commit
             stack.push_async_callback(_cancel_and_wait, asyncio.create_task(sender.serve(), name="webhooks"))
             sweeper = services.locks.sweep_every(settings.locks.sweep_interval_s)
             stack.push_async_callback(_cancel_and_wait, asyncio.create_task(sweeper, name="lock-sweep"))
