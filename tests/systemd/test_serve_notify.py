@@ -58,7 +58,8 @@ async def test_serve_notifies_ready_watchdog_and_stopping(tmp_path: Path) -> Non
         while len(pings) < 3:
             if (await receive(manager, 5)).get("WATCHDOG") == "1":
                 pings.append(loop.time())
-        assert all(0.3 < later - earlier < 0.9 for earlier, later in zip(pings, pings[1:], strict=False))
+        # Fed at the interval and always inside WatchdogSec (1 s), even on a loaded CI host.
+        assert all(0.3 < later - earlier < 1.0 for earlier, later in zip(pings, pings[1:], strict=False))
 
         # SIGHUP reloads profiles and bank maps in place; the process keeps running and says so.
         proc.send_signal(signal.SIGHUP)
