@@ -1,0 +1,213 @@
+"""`python -m bench api`: a page of 50 messages from a SIM holding 100,000, and lock/unlock cycles, at 32
+concurrent connections, beside a bare aiohttp handler serving the same JSON from memory (same run).
+
+Server processes are separate from the load generator; prints a table and rewrites the api section of
+bench/RESULTS.md. Not a test: it asserts nothing. Targets: >= 50 % of the bare throughput, p99 <= 25 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import platform
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import insert
+
+from api.app import create_app
+from api.settings import ApiSettings
+from gatewayd.clock import SystemClock
+from gatewayd.services.container import build_services
+from gatewayd.store.engine import create_engine, session_factory, write_transaction
+from gatewayd.store.migrate import upgrade
+from gatewayd.store.models import Message
+
+RESULTS = Path(__file__).resolve().parent.parent / "RESULTS.md"
+MESSAGES = 100_000
+CONNECTIONS = 32
+DURATION_S = 5.0
+
+
+async def seed(url: str) -> tuple[int, str]:
+    await upgrade(url)
+    engine = create_engine(url)
+    services = build_services(session_factory(engine), SystemClock())
+    admin = services.admin
+    await admin.create_organization("bench")
+    await admin.create_user("bench", email="bench@bench.example", name="bench", password=None, team=None)
+    modem = await services.gateway.modem_seen(imei="860000000000009", port="/dev/null", usb_path=None,
+                                              manufacturer="x", model="y", revision=None)
+    sim = await services.gateway.sim_seen(modem_id=modem, iccid="8949000000000000009", imsi=None,
+                                          phone_number="+4915112345009", operator="x")
+    await admin.assign_sims(org="bench", team=None, sim_id=sim)
+    _, key = await admin.create_api_key(org="bench", user_email="bench@bench.example", name="bench",
+                                        permissions=["numbers.read", "numbers.lock", "messages.read"])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [{"hosted_sim_id": sim, "direction": "inbound", "sender": "+4915100000001",
+             "recipient": "+4915112345009", "text": f"message {n}", "encoding": "gsm7", "status": "received",
+             "segments": 1, "received_at": start + timedelta(seconds=n), "created_at": start,
+             "identity_key": f"bench-{n}"} for n in range(MESSAGES)]
+    async with write_transaction(session_factory(engine)) as session:
+        await session.execute(insert(Message), rows)
+    await engine.dispose()
+    return sim, key
+
+
+def serve_api(url: str, port: int) -> None:
+    async def main() -> None:
+        engine = create_engine(url)
+        app = create_app(build_services(session_factory(engine), SystemClock()),
+                         ApiSettings(rate_limit_per_minute=10_000_000))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def serve_bare(body: bytes, port: int) -> None:
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    requests: int
+    per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+async def load(name: str, base: str, key: str, requests_of: list[tuple[str, str]]) -> Run:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + DURATION_S
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        step = 0
+        while time.perf_counter() < deadline:
+            method, path = requests_of[step % len(requests_of)]
+            step += 1
+            began = time.perf_counter()
+            async with session.request(method, base + path, headers=headers) as reply:
+                await reply.read()
+                errors += reply.status >= 400
+            latencies.append(time.perf_counter() - began)
+
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(CONNECTIONS)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return Run(name, len(latencies), len(latencies) / elapsed, latencies[len(latencies) // 2] * 1000,
+               latencies[int(len(latencies) * 0.99)] * 1000, errors)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_up(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(base + "/api/health"):
+                    return
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.05)
+    raise RuntimeError(f"{base} did not come up")
+
+
+async def measure(url: str, sim: int, key: str, body: bytes) -> list[Run]:
+    api_port, bare_port = free_port(), free_port()
+    context = multiprocessing.get_context("spawn")
+    servers = [context.Process(target=serve_api, args=(url, api_port), daemon=True),
+               context.Process(target=serve_bare, args=(body, bare_port), daemon=True)]
+    for server in servers:
+        server.start()
+    try:
+        api, bare = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
+        await wait_up(api)
+        await wait_up(bare)
+        page = [("GET", f"/api/sims/{sim}/messages?per_page=50&page=7")]
+        cycle = [("POST", f"/api/sims/{sim}/lock"), ("DELETE", f"/api/sims/{sim}/lock")]
+        return [await load("bare handler, same JSON", bare, key, page),
+                await load("page of 50 of 100,000", api, key, page),
+                await load("lock/unlock (1 SIM, 1 key)", api, key, cycle)]
+    finally:
+        for server in servers:
+            server.terminate()
+            server.join(5)
+
+
+def table(runs: list[Run]) -> str:
+    bare = runs[0].per_s
+    lines = ["| scenario | requests | req/s | vs bare | p50 (ms) | p99 (ms) | errors |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.name} | {r.requests} | {r.per_s:.0f} | {100 * r.per_s / bare:.0f} % | {r.p50_ms:.1f} | "
+              f"{r.p99_ms:.1f} | {r.errors} |" for r in runs]
+    return "\n".join(lines)
+
+
+def write_results(text: str) -> None:
+    start, end = "<!-- api:start -->", "<!-- api:end -->"
+    section = (f"{start}\n## api\n\n`python -m bench api` on {multiprocessing.cpu_count()} cores, Python "
+               f"{platform.python_version()}, SQLite file: API server and bare aiohttp handler each in "
+               f"its own process, {CONNECTIONS} keep-alive connections for {DURATION_S:.0f} s per scenario, API-key "
+               f"auth. Targets: >= 50 % of the bare handler's req/s, p99 <= 25 ms.\n\n{text}\n{end}")
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if start in current:
+        current = current[:current.index(start)] + section + current[current.index(end) + len(end):]
+    else:
+        current = current.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(current)
+
+
+def main(argv: list[str]) -> int:
+    with tempfile.TemporaryDirectory() as directory:
+        url = f"sqlite+aiosqlite:///{directory}/bench.db"
+        sim, key = asyncio.run(seed(url))
+        body = asyncio.run(sample_page(url, sim, key))
+        runs = asyncio.run(measure(url, sim, key, body))
+    text = table(runs)
+    print(text)
+    write_results(text)
+    return 0
+
+
+async def sample_page(url: str, sim: int, key: str) -> bytes:
+    """The exact JSON the API answers for the page, so the bare handler serves the same bytes."""
+    engine = create_engine(url)
+    app = create_app(build_services(session_factory(engine), SystemClock()), ApiSettings())
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession() as session, session.get(
+                f"http://127.0.0.1:{port}/api/sims/{sim}/messages?per_page=50&page=7",
+                headers={"Authorization": f"Bearer {key}"}) as reply:
+            return json.dumps(await reply.json()).encode()
+    finally:
+        await runner.cleanup()
+        await engine.dispose()
