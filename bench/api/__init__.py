@@ -173,8 +173,9 @@ def write_results(text: str) -> None:
     start, end = "<!-- api:start -->", "<!-- api:end -->"
     section = (f"{start}\n## api\n\n`python -m bench api` on {multiprocessing.cpu_count()} cores, Python "
                f"{platform.python_version()}, SQLite file: API server and bare aiohttp handler each in "
-               f"its own process, {CONNECTIONS} keep-alive connections for {DURATION_S:.0f} s per scenario, API-key "
-               f"auth. Targets: >= 50 % of the bare handler's req/s, p99 <= 25 ms.\n\n{text}\n{end}")
+               f"its own process, {CONNECTIONS} keep-alive connections for {DURATION_S:.0f} s per "
+               f"scenario, API-key auth. Targets: >= 50 % of the bare handler's req/s, p99 <= 25 ms."
+               f"\n\n{text}\n{end}")
     current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     if start in current:
         current = current[:current.index(start)] + section + current[current.index(end) + len(end):]
