@@ -3,8 +3,9 @@
 `ChannelHub` is the interface the WebSocket routes, the HTTP trigger API and the domain-event fan-out use;
 `LocalHub` serves one process. A hub spanning processes (PostgreSQL LISTEN/NOTIFY) implements the same
 interface: `publish` forwards through the database, each process delivers to its own sockets.
-Fan-out serialises a frame ONCE per channel and hands the same string to every subscriber; it never awaits a
-socket (each connection's writer task does that), so one slow client cannot delay the others.
+Fan-out serialises a frame ONCE per channel, as finished WebSocket frame bytes, and hands the same
+`OutboundFrame` to every subscriber; it never awaits a socket (a connection writes without blocking or queues
+for its own writer task), so one slow client cannot delay the others.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from api.pusher import protocol
+from api.pusher.wire import OutboundFrame
 
 
 class Subscriber(Protocol):
@@ -22,7 +24,7 @@ class Subscriber(Protocol):
     @property
     def socket_id(self) -> str: ...
 
-    def deliver(self, frame: str) -> None: ...
+    def deliver(self, frame: OutboundFrame) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +81,15 @@ class LocalHub:
         state.subscribers[socket_id] = subscriber
         self._channels_of.setdefault(socket_id, set()).add(channel)
         if member is None:
-            subscriber.deliver(protocol.subscription_succeeded(channel))
+            subscriber.deliver(OutboundFrame.of(protocol.subscription_succeeded(channel)))
             return
         first_connection = member.user_id not in state.members
         info, sockets = state.members.setdefault(member.user_id, (member.user_info, set()))
         sockets.add(socket_id)
         state.member_of_socket[socket_id] = member.user_id
         snapshot = {user_id: user_info for user_id, (user_info, _) in state.members.items()}
-        subscriber.deliver(protocol.subscription_succeeded(channel, protocol.presence_snapshot(snapshot)))
+        succeeded = protocol.subscription_succeeded(channel, protocol.presence_snapshot(snapshot))
+        subscriber.deliver(OutboundFrame.of(succeeded))
         if first_connection:
             added = protocol.member_added(channel, member.user_id, info)
             self._broadcast(state, added, except_socket=socket_id)
@@ -149,7 +152,8 @@ class LocalHub:
             del self._channels[channel]
 
     @staticmethod
-    def _broadcast(state: _Channel, frame: str, *, except_socket: str | None) -> int:
+    def _broadcast(state: _Channel, text: str, *, except_socket: str | None) -> int:
+        frame = OutboundFrame.of(text)  # framed once; every subscriber gets the same bytes
         count = 0
         # A copy: delivering may cut a slow subscriber, which leaves the channel while we iterate.
         for socket_id, subscriber in list(state.subscribers.items()):

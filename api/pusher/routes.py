@@ -23,6 +23,7 @@ from api.errors import Unauthenticated
 from api.pusher import protocol
 from api.pusher.connection import PusherConnection, SendLimits
 from api.pusher.hub import ChannelHub
+from api.pusher.wire import OutboundFrame
 from api.requests import read_json_object
 from gatewayd.errors import NotFound, ValidationFailed
 
@@ -33,6 +34,8 @@ CLOSE_MESSAGE_TOO_BIG: Final = 1009
 # aiohttp's own cap, far above `max_message_bytes`, so that we see the oversized frame and answer it.
 _READ_CAP_BYTES: Final = 1024 * 1024
 _WRITER_STOP_S: Final = 5.0
+_PING: Final = OutboundFrame.of(protocol.PING_FRAME)
+_PONG: Final = OutboundFrame.of(protocol.PONG_FRAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,9 @@ async def _refuse(ws: web.WebSocketResponse, code: protocol.ErrorCode, message: 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     server = request.app[PUSHER]
     settings = server.settings
-    ws = web.WebSocketResponse(autoping=True, max_msg_size=_READ_CAP_BYTES,
+    # permessage-deflate declined (RFC 7692 §5: the server may): frames are prepared once as plain wire bytes
+    # and written as they are to every socket; a ~200-byte event gains little from compression anyway.
+    ws = web.WebSocketResponse(autoping=True, max_msg_size=_READ_CAP_BYTES, compress=False,
                                timeout=settings.send_limits.cut_grace_s)
     await ws.prepare(request)
     if request.match_info["key"] != settings.app_key:
@@ -111,7 +116,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     server.connections[connection.socket_id] = connection
     writer = server.start_writer(connection)
     timeout_announced = max(1, math.ceil(settings.activity_timeout_s))
-    connection.deliver(protocol.connection_established(connection.socket_id, timeout_announced))
+    established = protocol.connection_established(connection.socket_id, timeout_announced)
+    connection.deliver(OutboundFrame.of(established))
     try:
         await _receive_loop(server, connection, ws)
     finally:
@@ -137,7 +143,7 @@ async def _receive_loop(
             if awaiting_pong:
                 connection.close_with_error(protocol.ErrorCode.PONG_TIMEOUT)
                 return
-            connection.deliver(protocol.PING_FRAME)
+            connection.deliver(_PING)
             awaiting_pong = True
             continue
         awaiting_pong = False  # any frame from the client proves it is alive
@@ -147,7 +153,7 @@ async def _receive_loop(
                 return
             _handle_text(server, connection, message.data)
         elif message.type is WSMsgType.BINARY:
-            connection.deliver(protocol.error_frame(protocol.ErrorCode.INVALID_MESSAGE))
+            connection.deliver(OutboundFrame.of(protocol.error_frame(protocol.ErrorCode.INVALID_MESSAGE)))
         else:  # CLOSE, CLOSING, CLOSED, ERROR
             return
 
@@ -162,7 +168,7 @@ def _handle_text(server: PusherServer, connection: PusherConnection, text: str) 
         # Anything else is ignored, as Reverb does.
     except protocol.ProtocolError as error:
         log.info("pusher: %s from %s", error, connection.socket_id)
-        connection.deliver(protocol.error_frame(error.code, error.message))
+        connection.deliver(OutboundFrame.of(protocol.error_frame(error.code, error.message)))
 
 
 def _handle_pusher_event(
@@ -170,7 +176,7 @@ def _handle_pusher_event(
 ) -> None:
     match frame.event:
         case "pusher:ping":
-            connection.deliver(protocol.PONG_FRAME)
+            connection.deliver(_PONG)
         case "pusher:pong":
             pass  # its arrival already reset the activity timer
         case "pusher:subscribe":

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from api.pusher.hub import LocalHub
+from api.pusher.wire import OutboundFrame
 from gatewayd.clock import ManualClock
 from gatewayd.delivery.realtime import RealtimeFanout, user_channels
 from gatewayd.events import DeviceStatusChanged, LocalEventBus, MessageReceived, SimLocked, SimUnlocked
@@ -30,8 +31,8 @@ class UserSocket:
     socket_id: str
     frames: list[dict[str, str]] = field(default_factory=list)
 
-    def deliver(self, frame: str) -> None:
-        self.frames.append(json.loads(frame))
+    def deliver(self, frame: OutboundFrame) -> None:
+        self.frames.append(json.loads(frame.text))
 
 
 @dataclass
