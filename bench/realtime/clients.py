@@ -1,0 +1,151 @@
+"""Benchmark clients: raw Pusher-protocol WebSockets on a bare asyncio.Protocol, run in worker processes.
+
+Frames are parsed in `data_received` and timed there, so a tick costs the client one callback and no task
+wake-up: with 1,000 sockets on a 2-core host shared with the server, the harness must not be what is measured.
+A worker process connects its share, reports ready, and reports every receipt time when told to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Final
+
+from api.pusher import protocol
+
+TICK_EVENT: Final = b'"bench.tick"'
+
+
+def masked_text_frame(text: str) -> bytes:
+    """A client→server text frame; RFC 6455 §5.3 requires clients to mask."""
+    payload = text.encode()
+    mask = os.urandom(4)
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", 0x81, 0x80 | length)
+    else:
+        header = struct.pack("!BBH", 0x81, 0x80 | 126, length)
+    masked = bytes(byte ^ mask[n % 4] for n, byte in enumerate(payload))
+    return header + mask + masked
+
+
+class BenchSocket(asyncio.Protocol):
+    """One client socket: setup frames go to a queue, ticks are timed in place."""
+
+    def __init__(self, on_tick: Callable[[bytes, float], None]) -> None:
+        self._on_tick = on_tick
+        self._buffer = bytearray()
+        self._upgraded = False
+        self.transport: asyncio.Transport | None = None
+        self.setup_frames: asyncio.Queue[str] = asyncio.Queue()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        received_at = time.perf_counter()
+        self._buffer += data
+        if not self._upgraded:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status_line = bytes(self._buffer[: self._buffer.find(b"\r\n")])
+            if b" 101 " not in status_line:
+                raise ConnectionError(f"upgrade refused: {status_line!r}")
+            del self._buffer[: end + 4]
+            self._upgraded = True
+        self._parse_frames(received_at)
+
+    def _parse_frames(self, received_at: float) -> None:
+        buffer = self._buffer
+        while len(buffer) >= 2:
+            opcode, length, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if length == 126:
+                if len(buffer) < 4:
+                    return
+                length, offset = struct.unpack_from("!H", buffer, 2)[0], 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    return
+                length, offset = struct.unpack_from("!Q", buffer, 2)[0], 10
+            if len(buffer) < offset + length:
+                return
+            payload = bytes(buffer[offset : offset + length])
+            del buffer[: offset + length]
+            if opcode == 0x1 and TICK_EVENT in payload:
+                self._on_tick(payload, received_at)
+            elif opcode == 0x1:
+                self.setup_frames.put_nowait(payload.decode())
+
+    async def next_frame(self) -> dict[str, object]:
+        async with asyncio.timeout(30):
+            decoded: dict[str, object] = json.loads(await self.setup_frames.get())
+        return decoded
+
+    def send_text(self, text: str) -> None:
+        assert self.transport is not None
+        self.transport.write(masked_text_frame(text))
+
+
+async def subscribed_socket(port: int, app_key: str, app_secret: str, channel: str,
+                            on_tick: Callable[[bytes, float], None]) -> BenchSocket:
+    loop = asyncio.get_running_loop()
+    _, client = await loop.create_connection(lambda: BenchSocket(on_tick), "127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    assert client.transport is not None
+    client.transport.write(
+        f"GET /app/{app_key}?protocol=7&client=js&version=8.4.0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\n\r\n".encode())
+    established = await client.next_frame()
+    socket_id = json.loads(str(established["data"]))["socket_id"]
+    auth = protocol.channel_auth(app_key, app_secret, socket_id, channel)
+    client.send_text(json.dumps({"event": "pusher:subscribe", "data": {"channel": channel, "auth": auth}}))
+    reply = await client.next_frame()
+    assert reply["event"] == "pusher_internal:subscription_succeeded", reply
+    return client
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    connect_s: float
+    seen: list[dict[int, float]]  # per socket: tick seq → perf_counter at receipt
+    cpu_s: float  # this worker's CPU time from ready to stop
+
+
+def run_worker(port: int, count: int, credentials: tuple[str, str, str], pipe: Connection) -> None:
+    """Process entry point: connect `count` sockets, say ready, and report receipts on "stop"."""
+    asyncio.run(_worker(port, count, credentials, pipe))
+
+
+async def _worker(port: int, count: int, credentials: tuple[str, str, str], pipe: Connection) -> None:
+    app_key, app_secret, channel = credentials
+    seen: list[dict[int, float]] = [{} for _ in range(count)]
+    gate = asyncio.Semaphore(100)  # bounded connect concurrency, as a fleet reconnecting would be
+
+    async def one(n: int) -> BenchSocket:
+        def on_tick(payload: bytes, received_at: float) -> None:
+            seen[n][json.loads(json.loads(payload)["data"])["seq"]] = received_at
+
+        async with gate:
+            return await subscribed_socket(port, app_key, app_secret, channel, on_tick)
+
+    started = time.perf_counter()
+    sockets = await asyncio.gather(*(one(n) for n in range(count)))
+    connect_s = time.perf_counter() - started
+    pipe.send(("ready", connect_s))
+    cpu_before = time.process_time()
+    await asyncio.to_thread(pipe.recv)  # "stop"
+    cpu_s = time.process_time() - cpu_before
+    for client in sockets:
+        if client.transport is not None:
+            client.transport.close()
+    pipe.send(WorkerReport(connect_s, seen, cpu_s))
