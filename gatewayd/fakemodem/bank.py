@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from gatewayd.fakemodem.dialect import SIMCOM_SIM800, ModemDialect
 from gatewayd.fakemodem.identity import ModemIdentity
 from gatewayd.fakemodem.modem import FakeModem
-from gatewayd.fakemodem.pty import PtyModem
+from gatewayd.fakemodem.pty import INSTANT, LinkTiming, PtyModem
 
 if TYPE_CHECKING:
     from gatewayd.sms.pdu import Encoding
@@ -60,6 +60,7 @@ class FakeBank:
         echo: bool = True,
         clock: Callable[[], datetime] | None = None,
         dialect: ModemDialect = SIMCOM_SIM800,
+        timing: LinkTiming = INSTANT,
     ) -> None:
         if count < 0:
             raise ValueError(f"modem count must not be negative, got {count}")
@@ -73,7 +74,10 @@ class FakeBank:
                 clock=clock,
                 dialect=dialect,
             )
-            self.modems.append(BankModem(index, modem, PtyModem(modem, self.directory / port_name(index))))
+            # Each modem its own latency sequence, still repeatable from the bank's timing seed.
+            port_timing = replace(timing, seed=timing.seed * 100_003 + index)
+            port = PtyModem(modem, self.directory / port_name(index), timing=port_timing)
+            self.modems.append(BankModem(index, modem, port))
 
     async def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -209,10 +209,16 @@ def _cmgr(modem: FakeModem, command: Command) -> list[str]:
 def _cmgd(modem: FakeModem, command: Command) -> list[str]:
     index = int_argument(command, 0, range(0, 100_000))
     flag = DeleteFlag(int_argument(command, 1, range(5), default=0))
+    before = modem.sim.snapshot() if modem.on_deleted is not None else ()
     try:
         modem.sim.delete(index, flag)
     except StorageIndexError:
         raise CmsError(321) from None
+    if modem.on_deleted is not None:
+        remaining = {message.index for message in modem.sim.snapshot()}
+        for message in before:
+            if message.index not in remaining:
+                modem.on_deleted(message)
     modem.drain_network_queue()
     return []
 

@@ -78,6 +78,8 @@ class FakeModem:
         self._noise_position = 0
         self._reboot_after_final = False
         self._executing = False
+        # Told about every message AT+CMGD removes (benchmarks time custody with it); never changes anything.
+        self.on_deleted: Callable[[StoredMessage], None] | None = None
 
     # --- observation -----------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ CR into CR LF); the master is watched with `loop.add_reader`, never a thread. Th
 fd open, so a daemon closing and reopening the port never makes the master read EIO. `unplug` closes both
 ends (a client's next read fails, as when a USB modem disappears); `replug` serves the same modem and SIM
 on a fresh pty. Output the client does not read is buffered up to a bound, then dropped and counted.
+Link timing (LinkTiming) emulates a real modem's pace: a per-answer latency drawn from a range, and the
+serial line's bit rate (10 bits per byte, 8N1), with the output order always kept.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import contextlib
 import errno
 import logging
 import os
+import random
 import tty
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 from gatewayd.fakemodem.modem import FakeModem
@@ -24,6 +29,31 @@ logger = logging.getLogger(__name__)
 READ_CHUNK_BYTES = 4096
 # Past this much unread output a real modem's UART FIFO would have overflowed long ago.
 MAX_PENDING_OUTPUT_BYTES = 256 * 1024
+BITS_PER_BYTE = 10  # 8N1 framing: start bit, 8 data bits, stop bit
+
+
+@dataclass(frozen=True)
+class LinkTiming:
+    """How fast the emulated modem answers: `latency_s` (low, high) per answer, uniformly drawn, and the
+    line rate in baud (None: as fast as the pty goes). Seeded so a benchmark run can be repeated."""
+
+    latency_s: tuple[float, float] = (0.0, 0.0)
+    baud: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        low, high = self.latency_s
+        if not 0 <= low <= high:
+            raise ValueError(f"latency range must be 0 <= low <= high, got {self.latency_s}")
+        if self.baud is not None and self.baud <= 0:
+            raise ValueError(f"baud must be positive, got {self.baud}")
+
+    def transfer_s(self, size: int) -> float:
+        """Seconds the line needs for `size` bytes."""
+        return 0.0 if self.baud is None else size * BITS_PER_BYTE / self.baud
+
+
+INSTANT = LinkTiming()
 
 
 class PtyModem:
@@ -36,9 +66,17 @@ class PtyModem:
         *,
         reply_delay_s: float = 0.0,
         noise_interval_s: float | None = None,
+        timing: LinkTiming = INSTANT,
     ) -> None:
         self.modem = modem
         self.reply_delay_s = reply_delay_s
+        self.timing = timing
+        self._random = random.Random(timing.seed)  # noqa: S311 - emulated latency, not security
+        self._line_free_at = 0.0  # loop time when the last scheduled output has left the line
+        self._input_s = 0.0  # line time of command bytes received since the last answer
+        # Output waiting for its time, in order; one timer for the head (equal-time timers have no order).
+        self._scheduled: deque[tuple[float, bytes]] = deque()
+        self._schedule_timer: asyncio.TimerHandle | None = None
         self.noise_interval_s = noise_interval_s
         self.dropped_output_bytes = 0
         self._link_path = link_path
@@ -89,6 +127,11 @@ class PtyModem:
             timer.cancel()
         self._timers.clear()
         self._pending.clear()
+        if self._schedule_timer is not None:
+            self._schedule_timer.cancel()
+            self._schedule_timer = None
+        self._scheduled.clear()
+        self._line_free_at = self._input_s = 0.0
         if self._master is not None and self._loop is not None:
             self._loop.remove_reader(self._master)
             self._loop.remove_writer(self._master)
@@ -118,11 +161,34 @@ class PtyModem:
         data = self.modem.data_to_send()
         if not data or self._master is None or self._loop is None:
             return
-        if self.reply_delay_s > 0:
-            timer = self._loop.call_later(self.reply_delay_s, self._delayed_write, data)
-            self._timers.add(timer)
-        else:
+        delay = self._output_delay(len(data))
+        if delay <= 0 and not self._scheduled:
             self._write(data)
+            return
+        self._scheduled.append((self._loop.time() + delay, data))
+        if self._schedule_timer is None:
+            self._schedule_timer = self._loop.call_at(self._scheduled[0][0], self._write_due)
+
+    def _write_due(self) -> None:
+        assert self._loop is not None
+        self._schedule_timer = None
+        now = self._loop.time()
+        while self._scheduled and self._scheduled[0][0] <= now:
+            self._write(self._scheduled.popleft()[1])
+        if self._scheduled:
+            self._schedule_timer = self._loop.call_at(self._scheduled[0][0], self._write_due)
+
+    def _output_delay(self, size: int) -> float:
+        """Seconds until `size` bytes have fully arrived: the command's own line time, a latency, then the
+        answer's transfer time; never before earlier output has left (a UART sends in order)."""
+        assert self._loop is not None
+        low, high = self.timing.latency_s
+        latency = self.reply_delay_s + self._input_s + (self._random.uniform(low, high) if high > 0 else 0.0)
+        self._input_s = 0.0
+        now = self._loop.time()
+        start = max(now + latency, self._line_free_at)
+        self._line_free_at = start + self.timing.transfer_s(size)
+        return self._line_free_at - now
 
     def _on_readable(self) -> None:
         assert self._master is not None
@@ -134,14 +200,9 @@ class PtyModem:
             # EIO only if no slave fd is open, which our own slave fd prevents; log with evidence and go on.
             logger.warning("pty %s (%s): read failed: %s", self._link_path, self._device, error)
             return
+        self._input_s += self.timing.transfer_s(len(data))
         self.modem.receive_data(data)
         self.pump()
-
-    def _delayed_write(self, data: bytes) -> None:
-        assert self._loop is not None
-        now = self._loop.time()
-        self._timers = {timer for timer in self._timers if timer.when() > now}  # forget the fired ones
-        self._write(data)
 
     def _write(self, data: bytes) -> None:
         if self._master is None:
