@@ -16,6 +16,7 @@ from gatewayd.errors import ConfigError, SimRelayError
 from gatewayd.fakemodem.bank import FakeBank
 from gatewayd.fakemodem.control import DEFAULT_HOST, DEFAULT_PORT, start_control_server
 from gatewayd.fakemodem.dialect import DIALECTS, SIMCOM_SIM800
+from gatewayd.fakemodem.pty import LinkTiming
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,8 +38,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--storage-size", type=int, default=30, metavar="SLOTS", help="SIM slots [30]")
     parser.add_argument("--dialect", choices=sorted(DIALECTS), default=SIMCOM_SIM800.name)
     parser.add_argument("--no-echo", action="store_true", help="modems start with ATE0")
+    parser.add_argument(
+        "--latency-ms", default="0", metavar="LOW[-HIGH]", help="per-answer latency, uniform in range [0]"
+    )
+    parser.add_argument("--baud", type=int, default=0, metavar="RATE", help="pace the line (0: no pacing)")
     parser.add_argument("--json", action="store_true", help="print one JSON line describing the bank")
     parser.set_defaults(handler=run)
+
+
+def parse_timing(latency_ms: str, baud: int, seed: int) -> LinkTiming:
+    """`--latency-ms 10-50 --baud 115200` → LinkTiming; a ConfigError naming the flag otherwise."""
+    low, _, high = latency_ms.partition("-")
+    try:
+        bounds = (float(low) / 1000, float(high or low) / 1000)
+        return LinkTiming(latency_s=bounds, baud=baud or None, seed=seed)
+    except ValueError as failed:
+        raise ConfigError("--latency-ms", "latency_ms", f"{latency_ms!r} / --baud {baud}: {failed}") from None
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -55,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--seed", "seed", f"must be 0..9999, got {args.seed}")
     if args.storage_size < 1:
         raise ConfigError("--storage-size", "storage_size", f"must be at least 1, got {args.storage_size}")
+    args.timing = parse_timing(args.latency_ms, args.baud, args.seed)
     return asyncio.run(_serve(args, parse_listen_address(args.control)))
 
 
@@ -70,6 +86,7 @@ async def _serve(args: argparse.Namespace, control: tuple[str, int]) -> int:
         storage_size=args.storage_size,
         echo=not args.no_echo,
         dialect=DIALECTS[args.dialect],
+        timing=args.timing,
     )
     try:
         await bank.start()
