@@ -47,7 +47,8 @@ PUBLIC: Final = Access(frozenset())
 ANY_TOKEN: Final = Access(ALL_AUTH_TYPES)
 # "Sanctum only" in ENDPOINTS.md: personal access tokens and OAuth tokens act for a user; API keys do not.
 USER_TOKEN: Final = Access(frozenset({SANCTUM, OAUTH}))
-BYOS_OAUTH: Final = Access(frozenset({OAUTH}))
+# OAuth tokens carry the `byos` permission only with the `byos` scope (services/oauth.SCOPE_PERMISSIONS).
+BYOS_OAUTH: Final = Access(frozenset({OAUTH}), "byos")
 
 
 def needs(permission: str) -> Access:

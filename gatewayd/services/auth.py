@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gatewayd.clock import Clock
 from gatewayd.errors import Forbidden, Throttled, ValidationFailed
 from gatewayd.services.accounts import user_view
+from gatewayd.services.oauth import authenticate_access_token
+from gatewayd.services.oauth_grants import ACCESS_TOKEN_PREFIX
 from gatewayd.services.passwords import NO_PASSWORD, verify_password
 from gatewayd.services.permissions import ALL_PERMISSIONS
 from gatewayd.services.throttle import LoginThrottle
@@ -122,6 +124,8 @@ class AuthService:
         token = bearer_token.strip()
         if token.startswith(API_KEY_PREFIX):
             return await self._authenticate_api_key(token)
+        if token.startswith(ACCESS_TOKEN_PREFIX):  # OAuth2 access token (services/oauth.py)
+            return await authenticate_access_token(self._sessions, self._clock, token)
         token_id, separator, secret = token.partition("|")
         if separator and token_id.isdigit() and secret:
             return await self._authenticate_personal_token(int(token_id), secret)

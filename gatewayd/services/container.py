@@ -19,6 +19,7 @@ from gatewayd.services.gateway import GatewayRecorder
 from gatewayd.services.health import HealthService
 from gatewayd.services.locks import DEFAULT_LOCK_TTL_S, LockService
 from gatewayd.services.messages import MessageService
+from gatewayd.services.oauth import OAuthService
 from gatewayd.services.outbound import OutboundService
 from gatewayd.services.sims import SimService
 from gatewayd.services.webhooks import WebhookOptions, WebhookService, build_webhook_service
@@ -37,6 +38,7 @@ class Services:
     outbound: OutboundService
     locks: LockService
     api_keys: ApiKeyService
+    oauth: OAuthService
 
 
 def build_services(
@@ -46,8 +48,9 @@ def build_services(
     # Without a bus (tests, admin CLI) events go to a private bus that nobody listens to.
     events = bus if bus is not None else LocalEventBus()
     gateway = GatewayRecorder(sessions, clock, bus=bus)
+    auth = AuthService(sessions, clock)
     return Services(
-        auth=AuthService(sessions, clock),
+        auth=auth,
         accounts=AccountService(sessions, clock),
         sims=SimService(sessions),
         messages=MessageService(sessions, clock, events),
@@ -58,4 +61,5 @@ def build_services(
         locks=LockService(sessions, clock, events, lock_ttl_s),
         api_keys=ApiKeyService(sessions, clock),
         outbound=gateway.outbound,
+        oauth=OAuthService(sessions, clock, auth),
     )
