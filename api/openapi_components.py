@@ -232,7 +232,8 @@ SCHEMAS: dict[str, Schema] = {
     "ByosPendingSimCard": _BYOS_PENDING_SIM_CARD,
     "ByosDevice": _BYOS_DEVICE,
     "OAuthTokens": obj({"token_type": string(const="Bearer"), "expires_in": integer(minimum=1),
-                        "access_token": string(), "refresh_token": string()}, closed=False),
+                        "access_token": string(pattern="^sra_"), "refresh_token": string(pattern="^srr_"),
+                        "scope": string(examples=["mobile:device"])}, optional=("scope",)),
     "OAuthError": obj({"error": string(examples=["invalid_grant"]), "error_description": string()},
                       optional=("error_description",), closed=False),
 }

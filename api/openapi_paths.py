@@ -132,11 +132,20 @@ _AUTHORIZE_QUERY = (
     Query("code_challenge_method", string(const="S256"), "Only S256"),
     Query("state", string(), "Echoed back"), Query("scope", string(), "Requested scopes"),
 )
+_UNTRUSTED_PAGE = Reply("Unknown client or redirect_uri not registered: an error page, no redirect",
+                        string(), HTML)
+_AUTHORIZE_NOTES = ("Scopes `mobile:device` (numbers.read, numbers.lock, messages.read) and `byos` (device "
+                    "endpoints). PKCE S256 is required for public clients; `plain` is refused. Loopback "
+                    "redirects match any port (RFC 8252). The session cookie is HttpOnly, SameSite=Lax.")
+_AUTHORIZE_FORM = obj({"csrf_token": string(), "step": string(enum=["sign_in", "totp", "consent"]),
+                       "email": string(), "password": string(format="password"), "code": string(),
+                       "decision": string(enum=["approve", "deny"])},
+                      optional=("email", "password", "code", "decision"), closed=False)
 _TOKEN_BODY = obj({
     "grant_type": string(enum=["authorization_code", "refresh_token"]), "client_id": string(),
-    "code": string(), "code_verifier": string(), "redirect_uri": string(format="uri"),
-    "refresh_token": string(),
-}, optional=("code", "code_verifier", "redirect_uri", "refresh_token"))
+    "code": string(), "code_verifier": string(pattern="^[A-Za-z0-9._~-]{43,128}$"),
+    "redirect_uri": string(format="uri"), "refresh_token": string(), "client_secret": string(),
+}, optional=("code", "code_verifier", "redirect_uri", "refresh_token", "client_secret"))
 _REVOKE_BODY = obj({"token": string(), "token_type_hint": string(enum=["access_token", "refresh_token"]),
                     "client_id": string()}, optional=("token_type_hint",))
 _DEVICE_REPLY = _ok(ref("ByosDevice"))
@@ -285,16 +294,23 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", _APP + "/channels/{channel_name}/users", "WebSocket", "Presence members (Pusher API)",
               {200: Reply("Users", obj({"users": array(obj({"id": string()}))})), **_PUSHER_READ}),
     Operation("GET", "/oauth/authorize", "OAuth", "Authorization code + PKCE (S256): sign-in and consent",
-              {200: Reply("Sign-in, TOTP or consent page", string(), HTML), 302: _REDIRECT},
-              query=_AUTHORIZE_QUERY),
+              {200: Reply("Sign-in, TOTP or consent page", string(), HTML), 302: _REDIRECT,
+               400: _UNTRUSTED_PAGE}, _AUTHORIZE_NOTES, query=_AUTHORIZE_QUERY),
     Operation("POST", "/oauth/authorize", "OAuth", "Submit the sign-in, TOTP or consent form",
-              {200: Reply("Next page of the flow", string(), HTML), 302: _REDIRECT},
-              body=obj({"csrf_token": string()}, closed=False), body_media=(FORM,)),
+              {200: Reply("Next page of the flow (or the same page with the error)", string(), HTML),
+               302: _REDIRECT, 400: _UNTRUSTED_PAGE,
+               403: Reply("CSRF check failed (no session cookie or a wrong csrf_token)", string(), HTML)},
+              "The form posts back to the same URL (the authorization request stays in the query).",
+              body=_AUTHORIZE_FORM, body_media=(FORM,), query=_AUTHORIZE_QUERY),
     Operation("POST", "/oauth/token", "OAuth", "Exchange a code or a refresh token",
               {200: Reply("Access 15 days, refresh 30 days (rotates)", ref("OAuthTokens")),
-               400: Reply("RFC 6749 error", ref("OAuthError"))}, body=_TOKEN_BODY, body_media=(FORM,)),
-    Operation("POST", "/oauth/revoke", "OAuth", "Revoke a token (RFC 7009)",
-              {200: Reply("Revoked or unknown")}, body=_REVOKE_BODY, body_media=(FORM,)),
+               400: Reply("RFC 6749 error (a reused code or refresh token also revokes what it issued)",
+                          ref("OAuthError")),
+               401: Reply("invalid_client with HTTP Basic credentials", ref("OAuthError"))},
+              body=_TOKEN_BODY, body_media=(FORM,)),
+    Operation("POST", "/oauth/revoke", "OAuth", "Revoke a token and its refresh family (RFC 7009)",
+              {200: Reply("Revoked, or unknown (RFC 7009 §2.2)", obj({}))}, body=_REVOKE_BODY,
+              body_media=(FORM,)),
     Operation("GET", "/api/byos/devices", "BYOS Devices", "BYOS devices of the caller's organisations",
               _ok(paginated(ref("ByosDevice"))),
               query=(Query("status", _DEVICE_STATUS, "Filter by status"), _PER_PAGE_15, _PAGE)),
