@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 from sqlalchemy import and_, exists, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,9 +26,13 @@ from gatewayd.store.types import UtcDateTime
 
 MESSAGE_INBOUND = "message.inbound"
 MESSAGE_DELIVERY = "message.delivery"
-NUMBER_LOCKED = "number.locked"
-NUMBER_UNLOCKED = "number.unlocked"
+NUMBER_LOCKED: Final = "number.locked"
+NUMBER_UNLOCKED: Final = "number.unlocked"
 WEBHOOK_TEST = "webhook.test"
+
+# The outbound statuses customers hear about as `message.delivery`: outcomes, not the internal
+# queued/sending steps (a transient retry goes back to queued and says nothing until it settles).
+DELIVERY_STATUSES = frozenset({"sent", "delivered", "failed"})
 
 ALWAYS = "always"
 LOCK_REQUIRED = "lock_required"
@@ -44,13 +48,20 @@ _SIM_LOCKS = table(
 class InboundMessage(Protocol):
     """What the outbox reads from a stored inbound message (a `models.Message` row fits)."""
 
-    id: int
-    hosted_sim_id: int | None
-    sender: str | None
-    recipient: str | None
-    text: str | None
-    received_at: datetime | None
-    created_at: datetime
+    @property
+    def id(self) -> int: ...
+    @property
+    def hosted_sim_id(self) -> int | None: ...
+    @property
+    def sender(self) -> str | None: ...
+    @property
+    def recipient(self) -> str | None: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def received_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -162,8 +173,9 @@ async def record_message_delivery(
     error: str | None,
     now: datetime,
 ) -> int:
-    """One `message.delivery` (an outbound status change) per matching integration."""
-    if hosted_sim_id is None:
+    """One `message.delivery` (an outbound status change) per matching integration; statuses outside
+    DELIVERY_STATUSES write nothing, so callers may call it on every change."""
+    if hosted_sim_id is None or status not in DELIVERY_STATUSES:
         return 0
     data = {
         "message_id": message_id,
@@ -205,6 +217,52 @@ async def record_lock_event(
         data["reason"] = reason
     matching = await _matching_integrations(session, hosted_sim_id, now, user_id)
     return await _write(session, matching, event, data, now)
+
+
+class EndedLockFacts(Protocol):
+    """A lock just deleted (repositories.locks.EndedLock, a frozen dataclass, fits)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def hosted_sim_id(self) -> int: ...
+    @property
+    def user_id(self) -> int: ...
+
+
+class TakenLock(EndedLockFacts, Protocol):
+    """A lock just created (repositories.locks.LockRow fits)."""
+
+    @property
+    def user_name(self) -> str: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+async def record_lock_taken(session: AsyncSession, lock: TakenLock, now: datetime) -> int:
+    """`number.locked` for a new lock, in the transaction that created it."""
+    return await record_lock_event(
+        session, event=NUMBER_LOCKED, hosted_sim_id=lock.hosted_sim_id, lock_id=lock.id,
+        user_id=lock.user_id, user_name=lock.user_name, expires_at=lock.expires_at, reason=None, now=now,
+    )  # fmt: skip
+
+
+async def record_locks_ended(
+    session: AsyncSession,
+    ended: Iterable[EndedLockFacts],
+    *,
+    reason: Literal["released", "expired"],
+    now: datetime,
+    user_name: str | None = None,
+) -> int:
+    """`number.unlocked` for each lock deleted in this transaction (released, or expired and swept)."""
+    written = 0
+    for lock in ended:
+        written += await record_lock_event(
+            session, event=NUMBER_UNLOCKED, hosted_sim_id=lock.hosted_sim_id, lock_id=lock.id,
+            user_id=lock.user_id, user_name=user_name, expires_at=None, reason=reason, now=now,
+        )  # fmt: skip
+    return written
 
 
 async def record_inbound_row(session: AsyncSession, message_id: int, row: Mapping[str, Any]) -> int:
