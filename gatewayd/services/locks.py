@@ -20,6 +20,7 @@ from gatewayd.errors import Conflict, Forbidden, ValidationFailed
 from gatewayd.events import EventBus, SimLocked, SimUnlocked
 from gatewayd.services.sims import require_visible_sim
 from gatewayd.services.views import Principal
+from gatewayd.services.webhook_events import record_lock_taken, record_locks_ended
 from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.repositories import locks as lock_queries
 from gatewayd.store.repositories.locks import EndedLock, LockRow
@@ -94,6 +95,10 @@ class LockService:
             await require_visible_sim(session, principal, sim_id)
             expired = await lock_queries.delete_expired(session, now, sim_id)
             lock, created = await self._take_or_extend(session, principal, sim_id, now, expires_at)
+            # Webhook outbox rows in this same transaction (issue 6); an extension is not a new lock.
+            await record_locks_ended(session, expired, reason="expired", now=now)
+            if created:
+                await record_lock_taken(session, lock, now)
         self._announce_expired(expired)
         # Also on extension: listeners learn the new expiry.
         self._bus.publish(SimLocked(sim_id, lock.id, lock.user_id, lock.user_name, lock.expires_at))
@@ -135,14 +140,20 @@ class LockService:
                 if row.user_id != principal.user_id:
                     raise Forbidden(f"This SIM is locked by {row.user_name}; only they can release it.")
                 ended = await lock_queries.delete_lock(session, row.id)
+            await record_locks_ended(session, expired, reason="expired", now=now)  # webhook outbox
+            if ended is not None and row is not None:
+                await record_locks_ended(session, [ended], reason="released", now=now,
+                                         user_name=row.user_name)
         self._announce_expired(expired)
         if ended is not None:
             self._bus.publish(SimUnlocked(ended.hosted_sim_id, ended.id, ended.user_id, "released"))
 
     async def sweep(self) -> int:
         """Delete every expired lock and announce each (reason `expired`); returns how many."""
+        now = self._clock.now()
         async with write_transaction(self._sessions) as session:
-            expired = await lock_queries.delete_expired(session, self._clock.now())
+            expired = await lock_queries.delete_expired(session, now)
+            await record_locks_ended(session, expired, reason="expired", now=now)  # webhook outbox
         self._announce_expired(expired)
         return len(expired)
 
