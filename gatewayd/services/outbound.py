@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gatewayd.clock import Clock
 from gatewayd.errors import NotFound, ValidationFailed
 from gatewayd.events import EventBus, MessageStatusChanged
+from gatewayd.services.webhook_events import record_message_delivery
 from gatewayd.sms.segments import choose_encoding, segment_count
 from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.models import HostedSim, Message
@@ -247,9 +248,14 @@ class OutboundService:
                 update(Message)
                 .where(Message.id == message_id, Message.status == "sending")
                 .values(status=status, error=error, **values)
-                .returning(Message.id)
+                .returning(Message.id, Message.recipient)
             )
-            changed = result.scalar_one_or_none() is not None
+            row = result.one_or_none()
+            changed = row is not None
+            if row is not None:  # webhook outbox, same transaction (issue 6)
+                await record_message_delivery(
+                    session, message_id=message_id, hosted_sim_id=hosted_sim_id, recipient=row.recipient,
+                    status=status, error=error, now=self._clock.now())  # fmt: skip
         if changed:  # else a status report already moved it on (delivered before we marked it sent)
             _publish(self._bus, message_id, hosted_sim_id, status, error)
 
@@ -285,11 +291,15 @@ class OutboundService:
                 update(Message)
                 .where(Message.id == part.message_id, Message.status.in_(("sending", "sent")))
                 .values(status=new_status, error=error)
-                .returning(Message.id)
+                .returning(Message.id, Message.recipient)
             )
-            if changed.scalar_one_or_none() is None:
+            updated = changed.one_or_none()
+            if updated is None:
                 return None
             message_id = part.message_id
+            await record_message_delivery(  # webhook outbox, same transaction (issue 6)
+                session, message_id=message_id, hosted_sim_id=hosted_sim_id, recipient=updated.recipient,
+                status=new_status, error=error, now=now)  # fmt: skip
         _publish(self._bus, message_id, hosted_sim_id, new_status, error)
         return new_status
 
