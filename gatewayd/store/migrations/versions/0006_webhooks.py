@@ -27,7 +27,8 @@ def _id() -> sa.Column[Any]:
 
 
 def _fk(table: str, name: str, target: str) -> sa.Column[Any]:
-    constraint = f"fk_{table}_{name}_{target.split('.')[0]}"
+    # op.f: a convention name, which PostgreSQL gets truncated with a hash past 63 characters, as the model does.
+    constraint = op.f(f"fk_{table}_{name}_{target.split('.')[0]}")
     return sa.Column(name, ID, sa.ForeignKey(target, ondelete="CASCADE", name=constraint), nullable=False)
 
 
