@@ -123,7 +123,8 @@ _PUSHER_TRIGGER = {200: Reply("Published", obj({})), 401: _error("Bad signature"
 _PUSHER_READ = {401: _error("Bad signature"), 404: _error("Unknown application")}
 _PUSHER_EVENT = obj({"name": string(), "data": string(), "channels": array(string()), "channel": string(),
                      "socket_id": string()}, optional=("channels", "channel", "socket_id"))
-_REDIRECT = Reply("Back to redirect_uri with `code` and `state`", None, headers={"Location": "redirect"})
+_REDIRECT = Reply("Back to redirect_uri with `code` and `state` (or `error`, `error_description`)",
+                  string(examples=["302: Found"]), "text/plain", headers={"Location": "redirect"})
 _AUTHORIZE_QUERY = (
     Query("response_type", string(const="code"), "Always `code`"),
     Query("client_id", string(), "Registered public client"),
