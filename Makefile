@@ -23,7 +23,8 @@ run: venv
 lint: venv
 	$(BIN)/ruff check gatewayd api tests bench
 	$(BIN)/lint-imports
-	$(BIN)/mypy gatewayd/at gatewayd/sms gatewayd/hardware
+	# Silent follow: api/pusher's package __init__ pulls in the whole API, which is not under mypy yet.
+	$(BIN)/mypy --follow-imports=silent gatewayd/at gatewayd/sms gatewayd/hardware api/pusher/protocol.py api/pusher/wire.py
 
 test: lint
 	# The real pusher-js client and pusher server SDK for tests/e2e_js (they fail, not skip, without them).
