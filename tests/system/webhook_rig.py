@@ -31,6 +31,7 @@ class Receiver:
     answered: list[dict[str, Any]] = field(default_factory=list)  # 2xx answers the client received
     refused: int = 0
     holding: int = 0
+    held: list[asyncio.BaseTransport | None] = field(default_factory=list)
     bad: list[str] = field(default_factory=list)
     _released: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -67,6 +68,7 @@ class Receiver:
             self.refused += 1
             return web.Response(status=503, text="down for maintenance")
         if self.mode == "hang":
+            self.held.append(request.transport)
             await self._note(holding=1)
             await self._released.wait()
             transport = request.transport
@@ -81,6 +83,10 @@ class Receiver:
             if answered is not None:
                 self.answered.append(answered)
             self._changed.notify_all()
+
+    def held_clients_gone(self) -> bool:
+        """Every held request's connection is closed (its client died)."""
+        return all(transport is None or transport.is_closing() for transport in self.held)
 
     def event_ids(self, path: str) -> Counter[str]:
         return Counter(a["body"]["event_id"] for a in self.answered if a["path"] == path)
