@@ -3,7 +3,16 @@
 One import line per area; a new area adds its line here.
 """
 
-from gatewayd.store import models, models_byos, models_engine, models_locks, models_rack, models_webhooks
+from gatewayd.store import (
+    models,
+    models_byos,
+    models_engine,
+    models_hosts,
+    models_locks,
+    models_rack,
+    models_webhooks,
+)
 from gatewayd.store.models import Base
 
-__all__ = ["Base", "models", "models_byos", "models_engine", "models_locks", "models_rack", "models_webhooks"]
+__all__ = ["Base", "models", "models_byos", "models_engine", "models_locks", "models_rack", "models_webhooks",
+           "models_hosts"]
