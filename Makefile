@@ -26,10 +26,15 @@ lint: venv
 	# Silent follow: api/pusher's package __init__ pulls in the whole API, which is not under mypy yet.
 	$(BIN)/mypy --follow-imports=silent gatewayd/at gatewayd/sms gatewayd/hardware api/pusher/protocol.py api/pusher/wire.py
 
+# A postgresql+asyncpg:// URL of a server (the test fixtures create a database per test on it): the
+# database tests (tests/store, tests/services, tests/pg, the many-hosts system tests) then run on SQLite AND
+# PostgreSQL in the same pytest run. .ci/run sets it; empty means SQLite only (tests/pg skip, or fail under CI).
+SIMRELAY_TEST_PG ?=
+
 test: lint
 	# The real pusher-js client and pusher server SDK for tests/e2e_js (they fail, not skip, without them).
 	npm ci --prefix tests/e2e_js --no-audit --no-fund
-	$(BIN)/pytest
+	SIMRELAY_TEST_PG="$(SIMRELAY_TEST_PG)" $(BIN)/pytest
 
 bench: venv
 	$(BIN)/python -m bench $(NAME)
