@@ -95,6 +95,8 @@ class ByosDevice(Base):
     config_version: Mapped[int]
     last_seen_at: Mapped[datetime | None] = mapped_column(index=True)
     offline_alerted_at: Mapped[datetime | None]  # the one email per outage; cleared by a heartbeat
+    # The OAuth token family that registered the device: only it may act as the device.
+    oauth_family: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
