@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import api_keys, auth, health, locks, messages, oauth, openapi, sims, user, webhooks
+from api import api_keys, auth, devices, health, locks, messages, oauth, openapi, sims, twilio, user, webhooks
 from api.auth_middleware import auth_middleware
 from api.errors import error_middleware
 from api.keys import CLOCK, SERVICES, SETTINGS
@@ -31,7 +31,7 @@ def create_app(services: Services, settings: ApiSettings, *, clock: Clock | None
     app[SETTINGS] = settings
     app[CLOCK] = clock if clock is not None else SystemClock()
     app[RATE_LIMITER] = RequestRateLimiter(app[CLOCK], settings.rate_limit_per_minute)
-    for module in (health, user, auth, sims, locks, messages, api_keys, webhooks, oauth):
+    for module in (health, user, auth, sims, locks, messages, api_keys, webhooks, oauth, devices, twilio):
         module.add_routes(app)
     if realtime is not None:  # the Pusher feed, /api/websocket-config and /broadcasting/auth
         realtime.install(app)

@@ -15,13 +15,17 @@ from gatewayd.services.accounts import AccountService
 from gatewayd.services.admin import AdminService
 from gatewayd.services.api_keys import ApiKeyService
 from gatewayd.services.auth import AuthService
+from gatewayd.services.device_views import ByosOptions
+from gatewayd.services.devices import DeviceService
 from gatewayd.services.gateway import GatewayRecorder
 from gatewayd.services.health import HealthService
 from gatewayd.services.locks import DEFAULT_LOCK_TTL_S, LockService
 from gatewayd.services.messages import MessageService
+from gatewayd.services.notifications import OfflineNotifier, SmtpOptions
 from gatewayd.services.oauth import OAuthService
 from gatewayd.services.outbound import OutboundService
 from gatewayd.services.sims import SimService
+from gatewayd.services.twilio import TwilioService
 from gatewayd.services.webhooks import WebhookOptions, WebhookService, build_webhook_service
 
 
@@ -39,16 +43,22 @@ class Services:
     locks: LockService
     api_keys: ApiKeyService
     oauth: OAuthService
+    devices: DeviceService
+    twilio: TwilioService
 
 
 def build_services(
     sessions: async_sessionmaker[AsyncSession], clock: Clock, *, bus: EventBus | None = None,
     lock_ttl_s: int = DEFAULT_LOCK_TTL_S, webhooks: WebhookOptions | None = None,
+    byos: ByosOptions | None = None, smtp: SmtpOptions | None = None,
 ) -> Services:
     # Without a bus (tests, admin CLI) events go to a private bus that nobody listens to.
     events = bus if bus is not None else LocalEventBus()
     gateway = GatewayRecorder(sessions, clock, bus=bus)
     auth = AuthService(sessions, clock)
+    byos = byos if byos is not None else ByosOptions()
+    devices = DeviceService(sessions, clock, events, gateway=gateway, options=byos,
+                            notifier=OfflineNotifier(smtp if smtp is not None else SmtpOptions()))
     return Services(
         auth=auth,
         accounts=AccountService(sessions, clock),
@@ -62,4 +72,7 @@ def build_services(
         api_keys=ApiKeyService(sessions, clock),
         outbound=gateway.outbound,
         oauth=OAuthService(sessions, clock, auth),
+        devices=devices,
+        twilio=TwilioService(sessions, clock, devices, auth_token=byos.twilio_auth_token,
+                             public_url=byos.public_url),
     )
