@@ -44,6 +44,11 @@ class GatewaySection:
     baudrate: int = 115200
     sweep_interval_s: float = 60.0  # AT+CMGL sweep that catches what a lost +CMTI left behind
     poll_interval_s: float = 30.0  # signal and registration
+    # Many hosts (`simrelay gateway`): the name this host heart-beats under (empty: the machine's host
+    # name), how often, and after how much silence an API process shows its SIMs offline.
+    host_name: str = ""
+    heartbeat_interval_s: float = 5.0
+    host_stale_after_s: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,8 @@ _CHECKS: Mapping[str, Callable[[Any], str | None]] = {
     "gateway.baudrate": _positive,
     "gateway.sweep_interval_s": _positive,
     "gateway.poll_interval_s": _positive,
+    "gateway.heartbeat_interval_s": _positive,
+    "gateway.host_stale_after_s": _positive,
     "simulate.count": _non_negative,
     "simulate.control": _check_listen,
     "log.level": _check_level,

@@ -62,6 +62,13 @@ async def current_revision(url: str) -> str | None:
         await engine.dispose()
 
 
+# Any fixed key: several gateway and API processes starting at once on one PostgreSQL take turns to
+# migrate (the lock is held to the end of the migrating transaction; the later ones find nothing to do).
+MIGRATION_ADVISORY_LOCK = 0x51_4D_52_4C_41_59
+
+
 def _upgrade_on(connection: Connection, config: Config, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_ADVISORY_LOCK})")
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
