@@ -96,7 +96,8 @@ class RackOperations:
         """
         self._registry = registry
         manager = HotplugManager(registry, profiles, load_banks(self._settings, profiles),
-                                 static_ports=static_ports, reports=self._reports, host=socket.gethostname())
+                                 static_ports=static_ports, reports=self._reports,
+                                 host=self._settings.gateway.host_name or socket.gethostname())
         self.manager = manager
         generic = generic_profile(profiles)
         for port in static_ports:
