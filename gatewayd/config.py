@@ -52,6 +52,37 @@ class GatewaySection:
 
 
 @dataclass(frozen=True)
+class EngineSection:
+    """Modem engine policy (issue 3). Quotas of 0 mean no quota."""
+
+    sim_pin: str = ""  # PIN entered for any SIM that asks and has no entry in sim_pins (empty: none)
+    sim_pins: tuple[str, ...] = ()  # "ICCID=PIN" or "PORT=PIN" (e.g. "/dev/ttyUSB2=1234"), port first
+    reassembly_timeout_s: float = 600.0  # parts older than this become one message marked incomplete
+    send_min_interval_s: float = 0.0  # per SIM, between two outbound messages
+    send_jitter_s: float = 0.0  # up to this much added at random to each interval
+    send_hourly_quota: int = 0  # parts per SIM per hour
+    send_daily_quota: int = 0  # parts per SIM per day
+
+
+def _check_pin(value: str) -> str | None:
+    # TS 31.102 §9.2 / TS 27.007 §8.3: a PIN is 4 to 8 digits.
+    return None if not value or (value.isdigit() and 4 <= len(value) <= 8) else "a PIN is 4 to 8 digits"
+
+
+def _check_pin_entries(values: tuple[str, ...]) -> str | None:
+    for entry in values:
+        key, sep, pin = entry.partition("=")
+        if not sep or not key or not pin or _check_pin(pin):
+            return f"expected ICCID=PIN or PORT=PIN with a 4-8 digit PIN, got {entry.split('=')[0]}=..."
+    return None
+
+
+def pin_table(engine: EngineSection) -> dict[str, str]:
+    """`sim_pins` as {ICCID or port: PIN}."""
+    return dict(entry.partition("=")[::2] for entry in engine.sim_pins)
+
+
+@dataclass(frozen=True)
 class SimulateSection:
     count: int = 0
     control: str = "127.0.0.1:8026"
@@ -98,6 +129,28 @@ class LocksSection:
 
 
 @dataclass(frozen=True)
+class ByosSection:
+    twilio_number: str = ""  # the number BYOS phones SMS their SR-XXXX code to (E.164)
+    twilio_auth_token: str = ""  # empty: every Twilio webhook call is refused (403)
+    public_url: str = ""  # the webhook origin as Twilio calls it (behind a proxy); empty: the request's URL
+    heartbeat_interval_s: int = 300
+    offline_after_s: int = 360
+    doze_offline_after_s: int = 960
+    alert_after_missed: int = 2  # one email to the owner after this many missed timeouts in a row
+    sweep_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class SmtpSection:
+    host: str = ""  # empty: no offline emails
+    port: int = 25
+    username: str = ""
+    password: str = ""
+    sender: str = "SimRelay <noreply@simrelay.invalid>"
+    starttls: bool = False
+
+
+@dataclass(frozen=True)
 class LogSection:
     level: str = "info"
 
@@ -108,10 +161,13 @@ class Settings:
     api: ApiSection = field(default_factory=ApiSection)
     gateway: GatewaySection = field(default_factory=GatewaySection)
     simulate: SimulateSection = field(default_factory=SimulateSection)
+    engine: EngineSection = field(default_factory=EngineSection)
     log: LogSection = field(default_factory=LogSection)
     locks: LocksSection = field(default_factory=LocksSection)
     webhooks: WebhooksSection = field(default_factory=WebhooksSection)
     realtime: RealtimeSection = field(default_factory=RealtimeSection)
+    byos: ByosSection = field(default_factory=ByosSection)
+    smtp: SmtpSection = field(default_factory=SmtpSection)
     source: str = "defaults"  # the file the settings came from, for messages
 
 
@@ -161,6 +217,13 @@ _CHECKS: Mapping[str, Callable[[Any], str | None]] = {
     "gateway.heartbeat_interval_s": _positive,
     "gateway.host_stale_after_s": _positive,
     "simulate.count": _non_negative,
+    "engine.sim_pin": _check_pin,
+    "engine.sim_pins": _check_pin_entries,
+    "engine.reassembly_timeout_s": _positive,
+    "engine.send_min_interval_s": _non_negative,
+    "engine.send_jitter_s": _non_negative,
+    "engine.send_hourly_quota": _non_negative,
+    "engine.send_daily_quota": _non_negative,
     "simulate.control": _check_listen,
     "log.level": _check_level,
     "locks.default_ttl_s": lambda value: None if 1 <= value <= 86_400 else "expected 1 to 86400 seconds",
@@ -175,6 +238,12 @@ _CHECKS: Mapping[str, Callable[[Any], str | None]] = {
     "realtime.activity_timeout_s": _positive,
     "realtime.public_port": _check_port_or_zero,
     "realtime.scheme": _check_scheme,
+    "byos.heartbeat_interval_s": _positive,
+    "byos.offline_after_s": _positive,
+    "byos.doze_offline_after_s": _positive,
+    "byos.alert_after_missed": _positive,
+    "byos.sweep_interval_s": _positive,
+    "smtp.port": lambda value: None if 0 < value < 65536 else "expected a port from 1 to 65535",
 }
 
 _SECTIONS: Mapping[str, type] = {
@@ -182,10 +251,13 @@ _SECTIONS: Mapping[str, type] = {
     "api": ApiSection,
     "gateway": GatewaySection,
     "simulate": SimulateSection,
+    "engine": EngineSection,
     "log": LogSection,
     "locks": LocksSection,
     "webhooks": WebhooksSection,
     "realtime": RealtimeSection,
+    "byos": ByosSection,
+    "smtp": SmtpSection,
 }
 
 

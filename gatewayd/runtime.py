@@ -1,7 +1,9 @@
 """Composition root: builds the engine, services, modem registry and web app, and owns every task.
 
-Start order: migrate → services → (simulated bank) → modems → HTTP. Stop order is the reverse, so no
-supervisor writes into a closed engine and no request meets missing services. Nothing is built at import.
+Start order: migrate → services → event bus → workers → (simulated bank) → modems → HTTP. Stop order is the
+reverse, so no supervisor writes into a closed engine and no request meets missing services. A role picks
+the parts: `all` (`simrelay serve`), `gateway` (modems + heartbeat) or `api` (HTTP, workers, sweeps); on
+PostgreSQL the event bus is LISTEN/NOTIFY so the parts may run in different processes. Nothing at import.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import json
 import logging
 import secrets
 import signal
+import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api import metrics as api_metrics
 from api.app import create_app
@@ -26,19 +32,22 @@ from api.pusher.hub import LocalHub
 from api.settings import ApiSettings
 from api.websocket_config import WebsocketConfig, public_endpoint
 from gatewayd.clock import Clock, SystemClock
-from gatewayd.config import Settings, public_base_url, realtime_credentials
+from gatewayd.config import Settings, pin_table, public_base_url, realtime_credentials
+from gatewayd.delivery.pg_notify import PgEventBus
 from gatewayd.delivery.realtime import RealtimeFanout
 from gatewayd.delivery.webhook_sender import WebhookPoster, WebhookSender, sender_settings
 from gatewayd.errors import ConfigError, Conflict
-from gatewayd.events import LocalEventBus
+from gatewayd.events import EventBus, LocalEventBus
 from gatewayd.hardware.loader import ProfileError, load_profiles, shipped_hardware_directory
 from gatewayd.hardware.profile import ModemProfile
+from gatewayd.modem.outbox import SendPolicy
 from gatewayd.modem.registry import ModemRegistry
 from gatewayd.modem.supervisor import SupervisorSettings
 from gatewayd.rack import RackOperations
 from gatewayd.services.audience import AudienceService
 from gatewayd.services.container import Services, build_services
-from gatewayd.services.webhooks import webhook_options
+from gatewayd.services.hosts import HostService
+from gatewayd.services.webhooks import WebhookOptions, webhook_options
 from gatewayd.store.engine import create_engine, session_factory
 from gatewayd.store.migrate import upgrade
 from gatewayd.systemd import SystemdNotifier
@@ -50,6 +59,10 @@ log = logging.getLogger(__name__)
 HTTP_DRAIN_S = 2.0
 SHUTDOWN_DEADLINE_S = 9.5
 
+BUS_LISTEN_TIMEOUT_S = 10.0
+
+Role = Literal["all", "gateway", "api"]
+
 SIMULATION_ORG = "Simulation"
 SIMULATION_ADMIN = "admin@simrelay.local"
 
@@ -58,6 +71,26 @@ def profiles_directory(settings: Settings) -> Path:
     if settings.gateway.profiles_dir:
         return Path(settings.gateway.profiles_dir)
     return shipped_hardware_directory() / "modems"
+
+
+def supervisor_settings(settings: Settings, profiles: Mapping[str, ModemProfile]) -> SupervisorSettings:
+    """[gateway] and [engine] as the modem supervisors take them (quota 0 = none, empty PIN = none)."""
+    gateway, engine = settings.gateway, settings.engine
+    return SupervisorSettings(
+        baudrate=gateway.baudrate,
+        poll_interval_s=gateway.poll_interval_s,
+        sweep_interval_s=gateway.sweep_interval_s,
+        sim_pin=engine.sim_pin or None,
+        sim_pins=pin_table(engine),
+        profiles=profiles,
+        reassembly_timeout_s=engine.reassembly_timeout_s,
+        send_policy=SendPolicy(
+            min_interval_s=engine.send_min_interval_s,
+            jitter_s=engine.send_jitter_s,
+            hourly_quota=engine.send_hourly_quota or None,
+            daily_quota=engine.send_daily_quota or None,
+        ),
+    )
 
 
 def load_modem_profiles(settings: Settings) -> dict[str, ModemProfile]:
@@ -73,65 +106,123 @@ class Running:
     """What a started runtime exposes to the CLI and to tests."""
 
     services: Services
+    registry: ModemRegistry | None  # None in the `api` role
+    base_url: str | None  # None in the `gateway` role
+    control_url: str | None
+    admin_api_key: str | None
+    host_name: str | None = None  # the heartbeat name in the `all` and `gateway` roles
+
+
+@dataclass(frozen=True)
+class _GatewayPart:
     registry: ModemRegistry
-    base_url: str
     control_url: str | None
     admin_api_key: str | None
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, role: Role = "all") -> None:
         self.settings = settings
+        self.role = role
         self.clock = clock or SystemClock()
         self.notifier = SystemdNotifier.from_environment()
         self.rack: RackOperations | None = None
+
+    @property
+    def drives_modems(self) -> bool:
+        return self.role in ("all", "gateway")
+
+    @property
+    def serves_api(self) -> bool:
+        return self.role in ("all", "api")
+
+    @property
+    def host_name(self) -> str:
+        return self.settings.gateway.host_name or socket.gethostname()
 
     @contextlib.asynccontextmanager
     async def started(self) -> AsyncIterator[Running]:
         settings = self.settings
         await upgrade(settings.db.url)
         engine = create_engine(settings.db.url)
-        sessions, bus = session_factory(engine), LocalEventBus()
+        sessions = session_factory(engine)
+        bus = event_bus_for(settings.db.url, sessions)
         webhooks = webhook_options(settings.webhooks)
         services = build_services(sessions, self.clock, bus=bus, webhooks=webhooks,
-                                  lock_ttl_s=settings.locks.default_ttl_s)
-        realtime = build_realtime(settings)
+                                  lock_ttl_s=settings.locks.default_ttl_s, byos=byos_options(settings),
+                                  smtp=smtp_options(settings))
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(engine.dispose)
+            if isinstance(bus, PgEventBus):  # listening before anything publishes or subscribes
+                await _start_bus(stack, bus)
+            realtime = build_realtime(settings) if self.serves_api else None
+            if realtime is not None:
+                self._start_workers(stack, sessions, bus, services, realtime=realtime, webhooks=webhooks)
+            gateway = await self._start_gateway(stack, engine, services) if self.drives_modems else None
+            base_url = None
+            if realtime is not None:
+                runner = await self._start_http(services, realtime)
+                stack.push_async_callback(runner.cleanup)
+                base_url = public_base_url(settings)
+            yield Running(
+                services,
+                gateway.registry if gateway else None,
+                base_url,
+                gateway.control_url if gateway else None,
+                gateway.admin_api_key if gateway else None,
+                self.host_name if gateway else None,
+            )
+
+    def _start_workers(
+        self, stack: contextlib.AsyncExitStack, sessions: async_sessionmaker[AsyncSession], bus: EventBus,
+        services: Services, *, realtime: Realtime, webhooks: WebhookOptions,
+    ) -> None:
+        """The API side's tasks: realtime feed, webhook worker, lock sweep, gateway-host sweep."""
+        settings = self.settings
+        # The feed subscribes before any modem runs, so no event of this start is missed.
+        fanout = RealtimeFanout(bus, AudienceService(sessions, self.clock), realtime.server.hub)
+        stack.push_async_callback(_cancel_and_wait, asyncio.create_task(fanout.run(), name="realtime"))
+        sender = WebhookSender(sessions, self.clock, WebhookPoster(webhooks.policy),
+                               services.webhooks.secret_box.open, sender_settings(settings.webhooks),
+                               bus=bus)  # woken by the events that follow an outbox commit
+        stack.push_async_callback(_cancel_and_wait, asyncio.create_task(sender.serve(), name="webhooks"))
+        sweeper = services.locks.sweep_every(settings.locks.sweep_interval_s)
+        stack.push_async_callback(_cancel_and_wait, asyncio.create_task(sweeper, name="lock-sweep"))
+        offline = services.devices.sweep_every(settings.byos.sweep_interval_s)
+        stack.push_async_callback(_cancel_and_wait, asyncio.create_task(offline, name="byos-offline-sweep"))
+        hosts = HostService(sessions, self.clock).sweep_every(
+            settings.gateway.heartbeat_interval_s, settings.gateway.host_stale_after_s)
+        stack.push_async_callback(_cancel_and_wait, asyncio.create_task(hosts, name="host-sweep"))
+
+    async def _start_gateway(
+        self, stack: contextlib.AsyncExitStack, engine: AsyncEngine, services: Services
+    ) -> _GatewayPart:
+        """The gateway side: heartbeat, (simulated bank), modems; the demo account for a simulation."""
+        settings = self.settings
         profiles = load_modem_profiles(settings)
         rack = RackOperations(settings, session_factory(engine), self.clock, notifier=self.notifier)
         registry = ModemRegistry(
             services.gateway,
             self.clock,
-            SupervisorSettings(
-                baudrate=settings.gateway.baudrate,
-                poll_interval_s=settings.gateway.poll_interval_s,
-                sweep_interval_s=settings.gateway.sweep_interval_s,
-            ),
+            supervisor_settings(settings, profiles),
             observer=rack.metrics.observer,
         )
-        async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(engine.dispose)
-            # The feed subscribes before any modem runs, so no event of this start is missed.
-            fanout = RealtimeFanout(bus, AudienceService(sessions, self.clock), realtime.server.hub)
-            stack.push_async_callback(_cancel_and_wait, asyncio.create_task(fanout.run(), name="realtime"))
-            sender = WebhookSender(sessions, self.clock, WebhookPoster(webhooks.policy),
-                                   services.webhooks.secret_box.open, sender_settings(settings.webhooks),
-                                   bus=bus)  # woken by the events that follow an outbox commit
-            stack.push_async_callback(_cancel_and_wait, asyncio.create_task(sender.serve(), name="webhooks"))
-            sweeper = services.locks.sweep_every(settings.locks.sweep_interval_s)
-            stack.push_async_callback(_cancel_and_wait, asyncio.create_task(sweeper, name="lock-sweep"))
-            control_url, admin_key = None, None
-            ports = list(settings.gateway.modems)
-            if settings.simulate.count:
-                control_url, simulated = await self._start_simulation(stack)
-                ports.extend(simulated)
-            stack.push_async_callback(registry.close)
-            self.rack = rack  # static ports, then udev enumeration; returns once both are applied
-            await stack.enter_async_context(rack.running(registry, profiles, ports))
-            runner = await self._start_http(services, realtime)
-            stack.push_async_callback(runner.cleanup)
-            if settings.simulate.count:
-                admin_key = await self._provision_simulation(services, registry)
-            yield Running(services, registry, public_base_url(settings), control_url, admin_key)
+        hosts, name = HostService(session_factory(engine), self.clock), self.host_name
+        await hosts.started(name)
+        stack.push_async_callback(hosts.stopped, name)  # after the supervisors took their SIMs offline
+        beat = hosts.heartbeat_every(name, settings.gateway.heartbeat_interval_s, lambda: _serving(registry))
+        stack.push_async_callback(_cancel_and_wait, asyncio.create_task(beat, name="heartbeat"))
+        control_url, admin_key = None, None
+        ports = list(settings.gateway.modems)
+        if settings.simulate.count:
+            control_url, simulated = await self._start_simulation(stack)
+            ports.extend(simulated)
+        stack.push_async_callback(registry.close)
+        self.rack = rack  # static ports, then udev enumeration; returns once both are applied
+        await stack.enter_async_context(rack.running(registry, profiles, ports))
+        if settings.simulate.count:
+            admin_key = await self._provision_simulation(services, registry)
+        return _GatewayPart(registry, control_url, admin_key)
 
     async def _start_http(self, services: Services, realtime: Realtime) -> web.AppRunner:
         settings = self.settings
@@ -189,6 +280,29 @@ class Runtime:
         return plain
 
 
+def event_bus_for(url: str, sessions: async_sessionmaker[AsyncSession]) -> EventBus:
+    """LISTEN/NOTIFY on PostgreSQL (gateway and API processes share events); in-process on SQLite."""
+    if make_url(url).get_backend_name() == "postgresql":
+        return PgEventBus.for_url(url, sessions)
+    return LocalEventBus()
+
+
+async def _start_bus(stack: contextlib.AsyncExitStack, bus: PgEventBus) -> None:
+    stack.push_async_callback(_cancel_and_wait, asyncio.create_task(bus.run(), name="event-bus"))
+    try:
+        async with asyncio.timeout(BUS_LISTEN_TIMEOUT_S):
+            await bus.listening.wait()
+    except TimeoutError:
+        raise ConfigError("db.url", "url", "LISTEN on the database did not start within "
+                          f"{BUS_LISTEN_TIMEOUT_S:.0f} s (see the event bus warnings)") from None
+
+
+def _serving(registry: ModemRegistry) -> list[int]:
+    """The SIMs in ready modems: what the heartbeat reports."""
+    return [status.hosted_sim_id for status in registry.statuses()
+            if status.state == "ready" and status.hosted_sim_id is not None]
+
+
 def build_realtime(settings: Settings) -> Realtime:
     """The Pusher server over an in-process hub (a LISTEN/NOTIFY hub slots in here for many API hosts)."""
     section = settings.realtime
@@ -222,23 +336,28 @@ async def serve_until_signalled(runtime: Runtime, *, json_output: bool = False) 
     async with contextlib.AsyncExitStack() as lifetime:
         running = await lifetime.enter_async_context(runtime.started())
         banner = {
-            "listen": runtime.settings.api.listen,
+            "role": runtime.role,
+            "listen": runtime.settings.api.listen if running.base_url else None,
             "base_url": running.base_url,
-            "modems": [status.port for status in running.registry.statuses()],
+            "host_name": running.host_name,
+            "modems": [status.port for status in running.registry.statuses()] if running.registry else [],
             "control_url": running.control_url,
             "admin_api_key": running.admin_api_key,
         }
         if json_output:
             print(json.dumps(banner), flush=True)
         else:
-            print(f"simrelay: API on {running.base_url}", flush=True)
+            if running.base_url:
+                print(f"simrelay: API on {running.base_url}", flush=True)
+            if running.host_name:
+                print(f"simrelay: gateway host {running.host_name}", flush=True)
             for port in banner["modems"] or []:
                 print(f"simrelay: driving modem {port}", flush=True)
             if running.control_url:
                 print(f"simrelay: simulated bank control on {running.control_url}", flush=True)
             if running.admin_api_key:
                 print(f"simrelay: admin API key {running.admin_api_key}", flush=True)
-        notifier.ready(f"API on {running.base_url}, {len(banner['modems'] or [])} modem ports")
+        notifier.ready(f"{runtime.role}: API on {running.base_url}, {len(banner['modems'])} modem ports")
         await stop.wait()
         print("simrelay: stopping", file=sys.stderr, flush=True)
         notifier.stopping("stopping: finishing commands in flight")
