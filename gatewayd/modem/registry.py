@@ -59,7 +59,7 @@ class ModemRegistry:
             return self._supervisors[port]
         supervisor = ModemSupervisor(
             port, profile, self._recorder, self._clock, self._settings, usb_path=usb_path,
-            observer=self._observer,
+            observer=self._observer, slot=slot,
         )
         self._supervisors[port] = supervisor
         self._places[port] = (profile.name, usb_path, slot)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TypeVar
@@ -22,6 +22,7 @@ from gatewayd.at import commands as at
 from gatewayd.at.session import AtSession, UnsolicitedResult
 from gatewayd.clock import Clock
 from gatewayd.events import MessageStatusChanged
+from gatewayd.hardware.matching import profile_for_model
 from gatewayd.hardware.profile import ModemProfile
 from gatewayd.modem.driver import CommandRejected, CommandTimeout, LinkLost, ModemDriver, ModemError
 from gatewayd.modem.inbox import Inbox
@@ -68,7 +69,10 @@ class SupervisorSettings:
     baudrate: int = 115200
     poll_interval_s: float = 30.0
     sweep_interval_s: float = 60.0
-    sim_pin: str | None = None
+    sim_pin: str | None = None  # for any SIM without an entry in sim_pins
+    sim_pins: Mapping[str, str] = field(default_factory=dict)  # ICCID or port → PIN; the port wins
+    # Known profiles, so the model's own AT+CGMM answer can refine the one the port was started with.
+    profiles: Mapping[str, ModemProfile] = field(default_factory=dict)
     reassembly_timeout_s: float = 600.0
     expiry_check_s: float = 30.0
     outbox_check_s: float = 30.0  # a lost `queued` event delays a send by at most this
@@ -87,9 +91,11 @@ class ModemSupervisor:
         *,
         usb_path: str | None = None,
         observer: ModemObserver | None = None,
+        slot: str | None = None,
     ) -> None:
         self.port = port
         self.usb_path = usb_path  # stable identity of the USB port (udev ID_PATH), when known
+        self.slot = slot  # the bank map's label of that USB port, when mapped
         self._observer = observer or NullObserver()
         self._profile = profile
         self._recorder = recorder
@@ -255,6 +261,7 @@ class ModemSupervisor:
         timeout = self._profile.timeouts.default_s
         manufacturer = at.parse_text_response(await driver.run("AT+CGMI", timeout)).value
         model = at.parse_text_response(await driver.run("AT+CGMM", timeout)).value
+        self._refine_profile(model)
         revision = at.parse_text_response(await driver.run("AT+CGMR", timeout)).value
         imei = at.parse_imei(await driver.run("AT+CGSN", timeout)).value
         modem_id = await self._recorder.modem_seen(
@@ -267,7 +274,7 @@ class ModemSupervisor:
         )
         self._update(modem_id=modem_id, imei=imei)
         pin = await unlock_sim(
-            driver, self._profile, self._settings.sim_pin, rejected_before=self._pin_rejected
+            driver, self._profile, await self._configured_pin(driver), rejected_before=self._pin_rejected
         )
         await self._recorder.pin_state(modem_id, pin.state)
         if pin.state == "pin_rejected":
@@ -290,9 +297,30 @@ class ModemSupervisor:
             imsi=imsi.value if imsi else None,
             phone_number=own_number.number if own_number else None,
             operator=operator.name if operator else None,
+            slot=self.slot,
         )
-        self._update(iccid=iccid, hosted_sim_id=hosted_sim_id)
+        self._update(iccid=iccid, hosted_sim_id=hosted_sim_id, operator=operator.name if operator else None)
         return self._work_for(driver, hosted_sim_id, iccid)
+
+    def _refine_profile(self, model: str) -> None:
+        """A shared USB id (Quectel EC25/EG25-G/EC20) or a USB-serial bridge says little: AT+CGMM decides."""
+        refined = profile_for_model(self._settings.profiles, model, self._profile)
+        if refined is not self._profile:
+            # Takes effect for the rest of this session; the next session initialises with it throughout.
+            log.info("%s: model %r: profile %s, not %s", self.port, model, refined.name, self._profile.name)
+            self._profile = refined
+
+    async def _configured_pin(self, driver: ModemDriver) -> str | None:
+        """The PIN configured for this port, else for this SIM's ICCID (most modems read it while the SIM
+        is locked; AT+CCID needs no PIN), else the default one."""
+        pins = self._settings.sim_pins
+        if self.port in pins:
+            return pins[self.port]
+        if pins:
+            iccid = await self._read_iccid(driver)
+            if iccid is not None and iccid in pins:
+                return pins[iccid]
+        return self._settings.sim_pin
 
     def _work_for(self, driver: ModemDriver, hosted_sim_id: int, iccid: str) -> SessionWork:
         settings, profile = self._settings, self._profile
