@@ -46,7 +46,9 @@ from gatewayd.modem.supervisor import SupervisorSettings
 from gatewayd.rack import RackOperations
 from gatewayd.services.audience import AudienceService
 from gatewayd.services.container import Services, build_services
+from gatewayd.services.device_views import ByosOptions
 from gatewayd.services.hosts import HostService
+from gatewayd.services.notifications import SmtpOptions
 from gatewayd.services.webhooks import WebhookOptions, webhook_options
 from gatewayd.store.engine import create_engine, session_factory
 from gatewayd.store.migrate import upgrade
@@ -278,6 +280,22 @@ class Runtime:
             permissions=["numbers.read", "numbers.lock", "messages.read", "webhooks.receive"],
         )
         return plain
+
+
+def byos_options(settings: Settings) -> ByosOptions:
+    """[byos] → the devices service's options (empty strings mean "not configured")."""
+    byos = settings.byos
+    return ByosOptions(
+        twilio_number=byos.twilio_number or None, twilio_auth_token=byos.twilio_auth_token or None,
+        public_url=byos.public_url or None, heartbeat_interval_s=byos.heartbeat_interval_s,
+        offline_after_s=byos.offline_after_s, doze_offline_after_s=byos.doze_offline_after_s,
+        alert_after_missed=byos.alert_after_missed, sweep_interval_s=byos.sweep_interval_s)
+
+
+def smtp_options(settings: Settings) -> SmtpOptions:
+    smtp = settings.smtp
+    return SmtpOptions(host=smtp.host or None, port=smtp.port, username=smtp.username or None,
+                       password=smtp.password or None, sender=smtp.sender, starttls=smtp.starttls)
 
 
 def event_bus_for(url: str, sessions: async_sessionmaker[AsyncSession]) -> EventBus:
