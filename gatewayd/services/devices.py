@@ -8,6 +8,8 @@ Events are published after commit. No HTTP here.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -36,6 +38,8 @@ from gatewayd.sms.gsm7 import is_gsm7
 from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.models import HostedSim, Message, Organization, SimAssignment, TeamMembership, User
 from gatewayd.store.models_byos import ByosDevice, ByosSimCard, OAuthToken
+
+log = logging.getLogger(__name__)
 
 # No 0/O, 1/I/L: the user may type the code by hand.
 VERIFICATION_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -492,6 +496,15 @@ class DeviceService:
         for device_id, notice in notices:
             await self._send_notice(device_id, notice)
         return [view.id for view, _ in gone]
+
+    async def sweep_every(self, interval_s: float) -> None:
+        """Run `sweep_offline` forever, every `interval_s`; the runtime owns and cancels this task."""
+        while True:
+            try:
+                await self.sweep_offline()
+            except Exception:  # a task boundary: a failed round must not end the sweeps
+                log.exception("BYOS offline sweep failed; next round in %.0f s", interval_s)
+            await asyncio.sleep(interval_s)
 
     async def _send_notice(self, device_id: int, notice: OfflineNotice) -> None:
         assert self._notifier is not None
