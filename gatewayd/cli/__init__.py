@@ -18,6 +18,8 @@ from gatewayd.errors import ConfigError, SimRelayError
 # importing the API, the modem stack and aiohttp (about 1.5 s on a rack host's CPU).
 COMMAND_MODULES: dict[str, str] = {
     "serve": "gatewayd.cli.serve",
+    "gateway": "gatewayd.cli.gateway",
+    "api": "gatewayd.cli.api",
     "db": "gatewayd.cli.db",
     "admin": "gatewayd.cli.admin",
     "modems": "gatewayd.cli.modems",
