@@ -9,10 +9,11 @@ from gatewayd.store import (
     models_engine,
     models_hosts,
     models_locks,
+    models_message_counts,
     models_rack,
     models_webhooks,
 )
 from gatewayd.store.models import Base
 
 __all__ = ["Base", "models", "models_byos", "models_engine", "models_locks", "models_rack", "models_webhooks",
-           "models_hosts"]
+           "models_hosts", "models_message_counts"]

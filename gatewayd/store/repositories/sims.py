@@ -12,7 +12,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gatewayd.store.models import HostedSim, Message, Organization, SimAssignment, Team
+from gatewayd.store.models import HostedSim, Organization, SimAssignment, Team
+from gatewayd.store.models_message_counts import SimMessageCount
 from gatewayd.store.repositories.dialect import upsert_insert
 
 
@@ -52,14 +53,14 @@ async def visible_sims(
 
 
 async def inbound_counts(session: AsyncSession, sim_ids: Sequence[int]) -> dict[int, int]:
+    """Inbound messages per SIM from the trigger-kept counters (one row each, not a scan of messages)."""
     if not sim_ids:
         return {}
     rows = await session.execute(
-        select(Message.hosted_sim_id, func.count(Message.id))
-        .where(Message.hosted_sim_id.in_(list(sim_ids)), Message.direction == "inbound")
-        .group_by(Message.hosted_sim_id)
+        select(SimMessageCount.hosted_sim_id, SimMessageCount.inbound)
+        .where(SimMessageCount.hosted_sim_id.in_(list(sim_ids)))
     )
-    return {sim_id: count for sim_id, count in rows if sim_id is not None}
+    return {sim_id: count for sim_id, count in rows}
 
 
 async def unassigned_sim_ids(session: AsyncSession) -> list[int]:
