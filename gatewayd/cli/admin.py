@@ -69,6 +69,13 @@ def register(subparsers: Any) -> None:
     key.add_argument("--name", required=True)
     key.add_argument("--permissions", required=True, help="comma-separated, e.g. numbers.read,messages.read")
 
+    client = _group(groups, "oauth-client").add_parser("create", help="register an OAuth2 client")
+    add_database_options(client)
+    client.add_argument("--name", required=True)
+    client.add_argument("--redirect-uri", required=True, nargs="+", metavar="URI", dest="redirect_uris")
+    client.add_argument("--public", action="store_true", help="no secret; PKCE S256 required")
+    client.set_defaults(handler=_create_oauth_client)
+
 
 def _group(groups: Any, name: str) -> Any:
     """The verbs of `admin NAME` (each group here has exactly one verb today)."""
@@ -139,6 +146,32 @@ async def _create_api_key(admin: AdminService, args: argparse.Namespace) -> tupl
     )
     text = f"API key {view.id} {view.name!r} created; copy it now, it is not shown again:\n{plain}"
     return {"api_key": dataclasses.asdict(view), "plain_text_key": plain}, text
+
+
+def _create_oauth_client(args: argparse.Namespace) -> int:
+    """Register an OAuth2 client; a confidential client's secret is shown once, here."""
+    from gatewayd.services.auth import AuthService  # noqa: PLC0415 - only this command needs the OAuth stack
+    from gatewayd.services.oauth import OAuthService  # noqa: PLC0415
+
+    url = database_url(args)
+
+    async def run() -> tuple[str, str | None]:
+        engine = create_engine(url)
+        try:
+            sessions, clock = session_factory(engine), SystemClock()
+            oauth = OAuthService(sessions, clock, AuthService(sessions, clock))
+            return await oauth.create_client(args.name, list(args.redirect_uris), public=args.public)
+        finally:
+            await engine.dispose()
+
+    client_id, secret = asyncio.run(run())
+    if args.json:
+        print(json.dumps({"client_id": client_id, "client_secret": secret, "name": args.name,
+                          "redirect_uris": list(args.redirect_uris), "public": args.public}))
+    else:
+        print(f"OAuth client {args.name!r}: client_id {client_id}" + (f", secret {secret} (shown once)"
+                                                                     if secret else " (public, PKCE)"))
+    return 0
 
 
 def _enable_totp(args: argparse.Namespace) -> int:
