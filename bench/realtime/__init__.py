@@ -60,7 +60,12 @@ class Run:
     rss_before_kib: int
     rss_after_kib: int
     rss_peak_kib: int
-    fanout_ms: list[float]  # server-side publish duration per event
+    # Per event, where the time to the last client went: trigger POST sent → publish starts (HTTP, signature,
+    # parsing), publish (the fan-out), publish ends → the last client has read the frame.
+    to_publish_ms: list[float]
+    fanout_ms: list[float]
+    fanout_cpu_ms: list[float]  # of fanout_ms, the time the server was on a CPU (the rest it was preempted)
+    to_last_client_ms: list[float]
     server_cpu_s: float  # during the event phase
     client_cpu_s: float  # all workers, during the event phase
 
@@ -73,8 +78,8 @@ def signed_path(body: bytes) -> str:
     return f"{path}?{urlencode(params)}"
 
 
-async def trigger_ticks(base: str) -> tuple[dict[int, float], list[float]]:
-    """Posts the ticks; returns when each was sent and the server's fan-out durations."""
+async def trigger_ticks(base: str) -> tuple[dict[int, float], list[tuple[float, float, float]]]:
+    """Posts the ticks; returns when each was sent and the server's (start, end, CPU s) of each fan-out."""
     sent_at: dict[int, float] = {}
     async with aiohttp.ClientSession() as session:
         for seq in range(EVENTS):
@@ -86,30 +91,32 @@ async def trigger_ticks(base: str) -> tuple[dict[int, float], list[float]]:
             await asyncio.sleep(INTERVAL_S)
         await asyncio.sleep(1.0)  # stragglers
         async with session.get(f"{base}/bench/fanout") as response:
-            fanout_ms: list[float] = await response.json()
-    return sent_at, fanout_ms
+            spans: list[tuple[float, float, float]] = await response.json()
+    return sent_at, spans
 
 
-def start_workers(port: int, clients: int, workers: int) -> list[tuple[multiprocessing.Process, Connection]]:
+def start_workers(
+    port: int, clients: int, workers: int, cpus: set[int] | None
+) -> list[tuple[multiprocessing.Process, Connection]]:
     context = multiprocessing.get_context("spawn")
     started = []
     for n in range(workers):
         share = clients // workers + (1 if n < clients % workers else 0)
         ours, theirs = context.Pipe()
         credentials = (APP_KEY, APP_SECRET, CHANNEL)
-        process = context.Process(target=run_worker, args=(port, share, credentials, theirs))
+        process = context.Process(target=run_worker, args=(port, share, credentials, theirs, cpus))
         process.start()
         started.append((process, ours))
     return started
 
 
-def run(clients: int, workers: int, port: int, server_pid: int) -> Run:
+def run(clients: int, workers: int, port: int, server_pid: int, client_cpus: set[int] | None) -> Run:
     rss_before, _ = rss_kib(server_pid)
-    pool = start_workers(port, clients, workers)
+    pool = start_workers(port, clients, workers, client_cpus)
     try:
         connect_s = max(pipe.recv()[1] for _, pipe in pool)  # each says ("ready", its connect time)
         server_cpu_before = cpu_s(server_pid)
-        sent_at, fanout_ms = asyncio.run(trigger_ticks(f"http://127.0.0.1:{port}"))
+        sent_at, spans = asyncio.run(trigger_ticks(f"http://127.0.0.1:{port}"))
         server_cpu = cpu_s(server_pid) - server_cpu_before
         rss_after, rss_peak = rss_kib(server_pid)
         for _, pipe in pool:
@@ -120,10 +127,16 @@ def run(clients: int, workers: int, port: int, server_pid: int) -> Run:
             process.join(timeout=30)
     seen = [got for report in reports for got in report.seen]
     latencies = [(got[seq] - sent_at[seq]) * 1000 for got in seen for seq in got]
-    last = [max((got[seq] - sent_at[seq]) * 1000 for got in seen if seq in got) for seq in range(EVENTS)
-            if any(seq in got for got in seen)]
+    last_at = {seq: max(got[seq] for got in seen if seq in got) for seq in range(EVENTS)
+               if any(seq in got for got in seen)}
+    last = [(at - sent_at[seq]) * 1000 for seq, at in last_at.items()]
+    to_publish = [(start - sent_at[seq]) * 1000 for seq, (start, _, _) in enumerate(spans)]
+    fanout = [(end - start) * 1000 for start, end, _ in spans]
+    fanout_cpu = [cpu * 1000 for _, _, cpu in spans]
+    to_last = [(last_at[seq] - end) * 1000 for seq, (_, end, _) in enumerate(spans) if seq in last_at]
     return Run(clients, workers, connect_s, latencies, last, clients * EVENTS - len(latencies), rss_before,
-               rss_after, rss_peak, fanout_ms, server_cpu, sum(r.cpu_s for r in reports))
+               rss_after, rss_peak, to_publish, fanout, fanout_cpu, to_last, server_cpu,
+               sum(r.cpu_s for r in reports))
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -133,26 +146,33 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def table(runs: list[Run]) -> str:
     lines = ["| C | client procs | connect all (s) | p50 (ms) | p99 (ms) | last client p50 / max (ms) | "
-             "lost | server fan-out p50 / max (ms) | CPU s server / clients | "
-             "server RSS before → after (MiB) | growth (MiB) |",
+             "lost | to last client, p50: trigger → publish → fan-out (on CPU) → read (ms) | "
+             "CPU s server / clients | server RSS before → after (MiB) | growth (MiB) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         lines.append(
             f"| {r.clients} | {r.workers} | {r.connect_s:.2f} | {statistics.median(r.latencies_ms):.1f} | "
             f"{percentile(r.latencies_ms, 0.99):.1f} | {statistics.median(r.last_client_ms):.1f} / "
-            f"{max(r.last_client_ms):.1f} | {r.lost} | {statistics.median(r.fanout_ms):.1f} / "
-            f"{max(r.fanout_ms):.1f} | {r.server_cpu_s:.2f} / {r.client_cpu_s:.2f} | "
+            f"{max(r.last_client_ms):.1f} | {r.lost} | {statistics.median(r.to_publish_ms):.1f} + "
+            f"{statistics.median(r.fanout_ms):.1f} ({statistics.median(r.fanout_cpu_ms):.1f}) + "
+            f"{statistics.median(r.to_last_client_ms):.1f} | "
+            f"{r.server_cpu_s:.2f} / {r.client_cpu_s:.2f} | "
             f"{r.rss_before_kib / 1024:.1f} → {r.rss_after_kib / 1024:.1f} | "
             f"{(r.rss_peak_kib - r.rss_before_kib) / 1024:.1f} |")
+    for size in sorted({r.clients for r in runs}):
+        p99s = sorted(percentile(r.latencies_ms, 0.99) for r in runs if r.clients == size)
+        if len(p99s) > 1:
+            lines.append(f"\nC={size} over {len(p99s)} runs: p99 median {statistics.median(p99s):.1f} ms "
+                         f"(best {p99s[0]:.1f}, worst {p99s[-1]:.1f}).")
     return "\n".join(lines)
 
 
-def write_results(text: str) -> None:
+def write_results(text: str, argv: list[str]) -> None:
     """Replaces only the text between the realtime markers (other benchmarks own the rest of the file)."""
     section = (
-        f"{START}\n## realtime\n\n`python -m bench realtime --record` on {os.cpu_count()} cores, Python "
-        f"{sys.version.split()[0]}: server process with the Pusher routes over a LocalHub; raw protocol-7 "
-        f"WebSocket clients in worker processes on the same host, all on one private channel; "
+        f"{START}\n## realtime\n\n`python -m bench realtime {' '.join(argv)}` on {os.cpu_count()} cores, "
+        f"Python {sys.version.split()[0]}: server process with the Pusher routes over a LocalHub; raw "
+        f"protocol-7 WebSocket clients in worker processes on the same host, all on one private channel; "
         f"{EVENTS} events via the signed HTTP trigger API, {int(INTERVAL_S * 1000)} ms apart. "
         f"Latency = trigger POST sent → frame read by the client. "
         f"Targets at C=1000: p99 ≤ 60 ms, nothing lost, RSS growth ≤ 100 MB.\n\n"
@@ -198,16 +218,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("clients", nargs="*", type=int, default=[100, 1000])
     parser.add_argument("--workers", type=int, default=2, help="client processes")
     parser.add_argument("--profile", help="run the server under cProfile, dump its stats to this file")
+    parser.add_argument("--pin", action="store_true",
+                        help="server on CPU 0, client processes on the other CPUs (no wake-up preemption)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per size (the host may be shared)")
     parser.add_argument("--record", action="store_true", help="rewrite the realtime section of RESULTS.md")
     args = parser.parse_args(argv)
     runs: list[Run] = []
-    for clients in args.clients:  # a fresh server per size, so each RSS baseline is clean
+    for clients in [size for size in args.clients for _ in range(args.repeat)]:  # a fresh server per run
         port = free_port()
         command = [sys.executable, "-m", "bench", "realtime", "serve", str(port)]
         server = subprocess.Popen(command + ([args.profile] if args.profile else []))
+        client_cpus = set(range(1, os.cpu_count() or 2)) if args.pin else None
+        if args.pin:
+            os.sched_setaffinity(server.pid, {0})
         try:
             asyncio.run(wait_for_server(f"http://127.0.0.1:{port}"))
-            runs.append(run(clients, args.workers, port, server.pid))
+            runs.append(run(clients, args.workers, port, server.pid, client_cpus))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -216,5 +242,5 @@ def main(argv: list[str]) -> int:
     text = table(runs)
     print(text)
     if args.record:
-        write_results(text)
+        write_results(text, argv)
     return 0
