@@ -28,7 +28,6 @@ from gatewayd.services.webhook_events import record_inbound_row, record_message_
 from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.models import HostedSim, Message, Modem
 from gatewayd.store.models_engine import InboundPart, ModemHealth
-from gatewayd.store.repositories import messages as message_queries
 from gatewayd.store.repositories import modems as modem_queries
 from gatewayd.store.repositories import sims as sim_queries
 from gatewayd.store.repositories.dialect import upsert_insert
@@ -50,6 +49,11 @@ class ReceivedSms:
 
 DEFAULT_REASSEMBLY_TIMEOUT_S = 600.0  # Gammu's default (field-lessons.md #1)
 GroupKey = tuple[str, int, int]  # sender, reference, total (within one SIM)
+# Rows per multi-row INSERT: 15 columns x 100 stays far below SQLite's 32,766 bound parameters.
+ROWS_PER_INSERT = 100
+# A group commit takes batches until this many SMS: enough to share a commit, small enough that the
+# first modems can delete (and the network refill their storage) while the rest still wait.
+ITEMS_PER_GROUP = 256
 
 
 def country_of(phone_number: str | None) -> str | None:
@@ -213,12 +217,21 @@ class GatewayRecorder:
         self._receive_queue.append(batch)
         async with self._receive_turn:
             if not batch.done.done():
-                group, self._receive_queue = self._receive_queue, []
+                group = self._next_group()
                 try:
                     await self._commit_group(group)
                 finally:  # interrupted (cancelled): the batches not committed wait for the next turn
                     self._receive_queue[:0] = [b for b in group if not b.done.done() and b is not batch]
         return batch.done.result()
+
+    def _next_group(self) -> list[_PendingBatch]:
+        """Queued batches, oldest first, up to ITEMS_PER_GROUP SMS (always at least one batch)."""
+        taken, count = 0, 0
+        while taken < len(self._receive_queue) and (taken == 0 or count < ITEMS_PER_GROUP):
+            count += len(self._receive_queue[taken].items)
+            taken += 1
+        group, self._receive_queue = self._receive_queue[:taken], self._receive_queue[taken:]
+        return group
 
     async def _commit_group(self, group: Sequence[_PendingBatch]) -> None:
         try:
@@ -338,27 +351,48 @@ async def _store_items(
 ) -> list[MessageReceived]:
     """One modem's batch inside the caller's transaction; the events of messages that became final."""
     final: list[MessageReceived] = []
-    touched: set[GroupKey] = set()
     # One lock order for every batch: on PostgreSQL two batches holding the same keys in
     # opposite orders would otherwise deadlock on the unique index.
-    for item in sorted(items, key=lambda each: each.identity_key):
-        if item.concat is None:
-            row = _inbound_row(sim, item, now)
-            new_id = await message_queries.insert_unless_known(session, row)
-            if new_id is not None:
-                final.append(_received(new_id, sim.id, row))
-                await record_inbound_row(session, new_id, row)  # webhook outbox, same transaction
-        elif await _insert_part(session, sim.id, item, now):
-            reference, total, _ = item.concat
-            touched.add((item.sender, reference, total))
+    ordered = sorted(items, key=lambda each: each.identity_key)
+    singles = {item.identity_key: _inbound_row(sim, item, now) for item in ordered if item.concat is None}
+    for new_id, key in await _insert_new(session, Message, list(singles.values())):
+        row = singles[key]
+        final.append(_received(new_id, sim.id, row))
+        await record_inbound_row(session, new_id, row)  # webhook outbox, same transaction
+    parts = {item.identity_key: item for item in ordered if item.concat is not None}
+    new_parts = await _insert_new(session, InboundPart, [_part_row(sim.id, p, now) for p in parts.values()])
+    touched = {_group_of(parts[key]) for _, key in new_parts}
     for group in sorted(touched):
-        parts = await _pending_parts(session, sim.id, group)
-        chosen = _one_per_sequence(parts)
+        chosen = _one_per_sequence(await _pending_parts(session, sim.id, group))
         if len(chosen) == group[2]:
             message = await finalize_message(session, sim, chosen, now, incomplete=False)
             final.append(_received(message.id, sim.id, _columns(message)))
     return final
 
+
+async def _insert_new(
+    session: AsyncSession, table: type[Message] | type[InboundPart], rows: Sequence[dict[str, object]]
+) -> list[tuple[int, str]]:
+    """Insert rows whose identity_key is not stored yet, many per statement; (id, identity_key) of the new.
+
+    ON CONFLICT DO NOTHING lets the unique index arbitrate, also against a concurrent transaction.
+    """
+    inserted: list[tuple[int, str]] = []
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        statement = (
+            (await upsert_insert(session, table))
+            .values(list(rows[start : start + ROWS_PER_INSERT]))
+            .on_conflict_do_nothing(index_elements=[table.identity_key])
+            .returning(table.id, table.identity_key)
+        )
+        inserted += [(row.id, row.identity_key) for row in await session.execute(statement)]
+    return inserted
+
+
+def _group_of(item: ReceivedSms) -> GroupKey:
+    assert item.concat is not None
+    reference, total, _ = item.concat
+    return (item.sender, reference, total)
 
 def _inbound_row(sim: HostedSim, item: ReceivedSms, now: datetime) -> dict[str, object]:
     reference, total, sequence = item.concat if item.concat else (None, None, None)
@@ -451,29 +485,22 @@ def joined_text(parts: Sequence[InboundPart]) -> str | None:
     return "".join(part.text or "" for part in parts)
 
 
-async def _insert_part(session: AsyncSession, sim_id: int, item: ReceivedSms, now: datetime) -> bool:
-    """Insert one part unless its identity is known; True when it is new."""
+def _part_row(sim_id: int, item: ReceivedSms, now: datetime) -> dict[str, object]:
     assert item.concat is not None
     reference, total, sequence = item.concat
-    insert = await upsert_insert(session, InboundPart)
-    statement = (
-        insert.values(
-            hosted_sim_id=sim_id,
-            identity_key=item.identity_key,
-            sender=item.sender,
-            reference=reference,
-            total=total,
-            sequence=sequence,
-            encoding=item.encoding,
-            text=item.text,
-            data=item.user_data or item.data or b"",
-            sc_timestamp=item.received_at,
-            first_seen_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[InboundPart.identity_key])
-        .returning(InboundPart.id)
-    )
-    return (await session.execute(statement)).scalar_one_or_none() is not None
+    return {
+        "hosted_sim_id": sim_id,
+        "identity_key": item.identity_key,
+        "sender": item.sender,
+        "reference": reference,
+        "total": total,
+        "sequence": sequence,
+        "encoding": item.encoding,
+        "text": item.text,
+        "data": item.user_data or item.data or b"",
+        "sc_timestamp": item.received_at,
+        "first_seen_at": now,
+    }
 
 
 async def _pending_parts(session: AsyncSession, sim_id: int, group: GroupKey) -> list[InboundPart]:
