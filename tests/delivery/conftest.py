@@ -145,9 +145,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 @contextlib.asynccontextmanager
-async def make_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    """The rig as a context manager, for test modules outside this directory."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'simrelay.db'}"
+async def make_rig(tmp_path: Path, url: str | None = None) -> AsyncIterator[Rig]:
+    """The rig as a context manager, for test modules outside this directory (`url`: another database)."""
+    url = url or f"sqlite+aiosqlite:///{tmp_path / 'simrelay.db'}"
     await upgrade(url)
     engine = create_engine(url)
     sessions = session_factory(engine)
