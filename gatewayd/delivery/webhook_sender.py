@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 # ENDPOINTS.md: retry on 1m, 5m, 15m, 1h, 4h, 12h, 24h, then every 24h.
 RETRY_SCHEDULE_S: tuple[int, ...] = (60, 300, 900, 3600, 14_400, 43_200, 86_400)
 RESPONSE_EXCERPT_BYTES = 1024
+FAILED_PASS_BACKOFF_S = 0.5  # after a pass failed (database locked or gone), before the next one
 USER_AGENT = "SimRelay-Webhooks/1.0"
 # Bus events published after a transaction that may have written outbox rows (webhook_events.py callers).
 WAKING_EVENTS = (MessageReceived, MessageStatusChanged, SimLocked, SimUnlocked)
@@ -299,17 +300,22 @@ class WebhookSender:
         try:
             while True:
                 self._changed.clear()
-                await self._flush_results()
-                await self._claim_and_start()
+                try:
+                    await self._pass()
+                    idle_s = await self._idle_for_s()
+                except Exception:  # task boundary: a busy database must not end deliveries for good
+                    log.exception("webhook pass failed; trying again in %.1f s", FAILED_PASS_BACKOFF_S)
+                    await asyncio.sleep(FAILED_PASS_BACKOFF_S)
+                    continue
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(await self._idle_for_s()):
+                    async with asyncio.timeout(idle_s):
                         await self._changed.wait()
         finally:
             await asyncio.shield(self._stop())
 
     async def run_due(self) -> int:
         """One pass: claim what is due now (within capacity), POST it all, record it; returns the count."""
-        started = await self._claim_and_start()
+        started = await self._pass()
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._flush_results()
@@ -325,20 +331,36 @@ class WebhookSender:
 
     # -- claiming ---------------------------------------------------------------------------------------
 
-    async def _claim_and_start(self) -> int:
+    async def _pass(self) -> int:
+        """Record the finished attempts and claim what is due in ONE write transaction (one writer turn
+        and one fsync on SQLite, where ingest competes for the same lock), then start the POSTs."""
         free = self._settings.max_in_flight - sum(self._in_flight.values())
-        if free <= 0:
+        claiming = free > 0 and await self._is_due()
+        if not claiming and not self._results:
             return 0
+        batch, self._results = self._results, []
+        now = self._clock.now()
+        try:
+            async with write_transaction(self._sessions) as session:
+                if batch:
+                    await record_outcomes(session, batch_rows(batch), now)
+                claimed = await self._claim_in(session, free, now) if claiming else []
+        except BaseException:
+            self._results[:0] = batch  # recorded by a later pass, or by `_stop` when cancelled
+            raise
+        self._start(claimed)
+        return len(claimed)
+
+    async def _is_due(self) -> bool:
         next_due = await self._next_due_at()
-        if next_due is None or _aware(next_due) > self._clock.now():
-            return 0
-        claimed = await self._claim(free)
+        return next_due is not None and _aware(next_due) <= self._clock.now()
+
+    def _start(self, claimed: list[Claimed]) -> None:
         for item in claimed:
             self._in_flight[item.integration_id] = self._in_flight.get(item.integration_id, 0) + 1
             task = asyncio.create_task(self._deliver(item), name=f"webhook-{item.delivery_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return len(claimed)
 
     async def _next_due_at(self) -> datetime | None:
         """When the earliest pending row is due (None: nothing pending). A cheap read, so an idle worker
@@ -365,24 +387,28 @@ class WebhookSender:
         return min(max(seconds, 0.0), cap)
 
     async def _claim(self, free: int) -> list[Claimed]:
+        """Claim up to `free` due rows in a transaction of its own (without starting them)."""
         now = self._clock.now()
-        claimed: list[Claimed] = []
         async with write_transaction(self._sessions) as session:
-            due = await session.execute(
-                select(WebhookDelivery.webhook_integration_id, func.min(WebhookDelivery.next_attempt_at))
-                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-                .group_by(WebhookDelivery.webhook_integration_id)
-                .order_by(func.min(WebhookDelivery.next_attempt_at))
+            return await self._claim_in(session, free, now)
+
+    async def _claim_in(self, session: AsyncSession, free: int, now: datetime) -> list[Claimed]:
+        claimed: list[Claimed] = []
+        due = await session.execute(
+            select(WebhookDelivery.webhook_integration_id, func.min(WebhookDelivery.next_attempt_at))
+            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+            .group_by(WebhookDelivery.webhook_integration_id)
+            .order_by(func.min(WebhookDelivery.next_attempt_at))
+        )
+        for integration_id, _oldest in due.all():
+            room = min(
+                free - len(claimed),
+                self._settings.max_per_destination - self._in_flight.get(integration_id, 0),
             )
-            for integration_id, _oldest in due.all():
-                room = min(
-                    free - len(claimed),
-                    self._settings.max_per_destination - self._in_flight.get(integration_id, 0),
-                )
-                if room > 0:
-                    claimed += await self._claim_for(session, integration_id, room, now)
-                if len(claimed) >= free:
-                    break
+            if room > 0:
+                claimed += await self._claim_for(session, integration_id, room, now)
+            if len(claimed) >= free:
+                break
         return claimed
 
     async def _claim_for(
