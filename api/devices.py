@@ -1,7 +1,7 @@
 """`/api/byos/devices/...`: the BYOS phone endpoints (OAuth scope `byos`); validation and serialisation.
 
-The permission table already demanded an OAuth token with the byos scope; services/devices.py scopes every
-device to the caller's organisation and the device's own token family.
+The permission table already demanded an OAuth token with the byos scope; the services (devices, sim_cards,
+device_presence) scope every device to the caller's organisation and the device's own token family.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from api.requests import (
     string_field,
 )
 from api.schemas import iso_utc, organization_json
-from gatewayd.services.device_views import DeviceView, PendingSimCardView, SimCardView
-from gatewayd.services.devices import DEVICE_STATUSES, SimSignal
+from gatewayd.services.device_presence import SimSignal
+from gatewayd.services.device_views import DEVICE_STATUSES, DeviceView, PendingSimCardView, SimCardView
 
 ID = "[0-9]{1,18}"
 _ANDROID_ID = re.compile(r"[0-9a-fA-F]{16}")
@@ -223,7 +223,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     signals = _sim_signals(errors, body)
     errors.raise_if_any()
     services = request.app[SERVICES]
-    next_in = await services.devices.heartbeat(
+    next_in = await services.presence.heartbeat(
         request[PRINCIPAL],
         _device_id(request),
         battery_level=battery,
@@ -291,7 +291,7 @@ async def add_sim_card(request: web.Request) -> web.Response:
         errors.add("sim_slot", "The sim slot field is required.")
     errors.raise_if_any()
     assert slot is not None
-    card = await request.app[SERVICES].devices.add_sim_card(request[PRINCIPAL], _device_id(request), slot)
+    card = await request.app[SERVICES].sim_cards.add(request[PRINCIPAL], _device_id(request), slot)
     return web.json_response(pending_json(card), status=201)
 
 
@@ -301,7 +301,7 @@ async def update_sim_card(request: web.Request) -> web.Response:
     phone = _phone(errors, body)
     slot = integer_field(errors, body, "sim_slot", default=None, minimum=1, maximum=10)
     errors.raise_if_any()
-    card = await request.app[SERVICES].devices.update_sim_card(
+    card = await request.app[SERVICES].sim_cards.update(
         request[PRINCIPAL],
         _device_id(request),
         _card_id(request),
@@ -313,14 +313,14 @@ async def update_sim_card(request: web.Request) -> web.Response:
 
 
 async def remove_sim_card(request: web.Request) -> web.Response:
-    card = await request.app[SERVICES].devices.remove_sim_card(
+    card = await request.app[SERVICES].sim_cards.remove(
         request[PRINCIPAL], _device_id(request), _card_id(request)
     )
     return web.json_response(sim_card_json(card))
 
 
 async def reverify_sim_card(request: web.Request) -> web.Response:
-    card = await request.app[SERVICES].devices.reverify(
+    card = await request.app[SERVICES].sim_cards.reverify(
         request[PRINCIPAL], _device_id(request), _card_id(request)
     )
     return web.json_response(pending_json(card))

@@ -190,7 +190,7 @@ class Runtime:
         stack.push_async_callback(_cancel_and_wait, asyncio.create_task(sender.serve(), name="webhooks"))
         sweeper = services.locks.sweep_every(settings.locks.sweep_interval_s)
         stack.push_async_callback(_cancel_and_wait, asyncio.create_task(sweeper, name="lock-sweep"))
-        offline = services.devices.sweep_every(settings.byos.sweep_interval_s)
+        offline = services.presence.sweep_every(settings.byos.sweep_interval_s)
         stack.push_async_callback(_cancel_and_wait, asyncio.create_task(offline, name="byos-offline-sweep"))
         hosts = HostService(sessions, self.clock).sweep_every(
             settings.gateway.heartbeat_interval_s, settings.gateway.host_stale_after_s)

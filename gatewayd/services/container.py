@@ -15,6 +15,7 @@ from gatewayd.services.accounts import AccountService
 from gatewayd.services.admin import AdminService
 from gatewayd.services.api_keys import ApiKeyService
 from gatewayd.services.auth import AuthService
+from gatewayd.services.device_presence import DevicePresence
 from gatewayd.services.device_views import ByosOptions
 from gatewayd.services.devices import DeviceService
 from gatewayd.services.gateway import GatewayRecorder
@@ -24,6 +25,7 @@ from gatewayd.services.messages import MessageService
 from gatewayd.services.notifications import OfflineNotifier, SmtpOptions
 from gatewayd.services.oauth import OAuthService
 from gatewayd.services.outbound import OutboundService
+from gatewayd.services.sim_cards import SimCardService
 from gatewayd.services.sims import SimService
 from gatewayd.services.twilio import TwilioService
 from gatewayd.services.webhooks import WebhookOptions, WebhookService, build_webhook_service
@@ -44,6 +46,8 @@ class Services:
     api_keys: ApiKeyService
     oauth: OAuthService
     devices: DeviceService
+    sim_cards: SimCardService
+    presence: DevicePresence
     twilio: TwilioService
 
 
@@ -57,8 +61,7 @@ def build_services(
     gateway = GatewayRecorder(sessions, clock, bus=bus)
     auth = AuthService(sessions, clock)
     byos = byos if byos is not None else ByosOptions()
-    devices = DeviceService(sessions, clock, events, gateway=gateway, options=byos,
-                            notifier=OfflineNotifier(smtp if smtp is not None else SmtpOptions()))
+    sim_cards = SimCardService(sessions, clock, events, byos)
     return Services(
         auth=auth,
         accounts=AccountService(sessions, clock),
@@ -72,7 +75,10 @@ def build_services(
         api_keys=ApiKeyService(sessions, clock),
         outbound=gateway.outbound,
         oauth=OAuthService(sessions, clock, auth),
-        devices=devices,
-        twilio=TwilioService(sessions, clock, devices, auth_token=byos.twilio_auth_token,
+        devices=DeviceService(sessions, clock, events, gateway=gateway, options=byos),
+        sim_cards=sim_cards,
+        presence=DevicePresence(sessions, clock, events, byos,
+                                OfflineNotifier(smtp if smtp is not None else SmtpOptions())),
+        twilio=TwilioService(sessions, clock, sim_cards, auth_token=byos.twilio_auth_token,
                              public_url=byos.public_url),
     )

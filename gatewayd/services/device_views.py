@@ -10,6 +10,8 @@ from gatewayd.services.views import OrganizationView
 from gatewayd.store.models import Organization
 from gatewayd.store.models_byos import ByosDevice, ByosSimCard
 
+ACTIVE, DISABLED, REVOKED, PENDING_VERIFICATION = "active", "disabled", "revoked", "pending_verification"
+DEVICE_STATUSES = (ACTIVE, DISABLED, REVOKED, PENDING_VERIFICATION)
 
 @dataclass(frozen=True)
 class ByosOptions:

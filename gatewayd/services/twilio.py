@@ -1,8 +1,10 @@
 """The Twilio verification webhook's use case: check X-Twilio-Signature with Twilio's own RequestValidator,
 find the `SR-XXXX` code in the body, and let the devices service activate that SIM card.
 
-Idempotent on MessageSid (Twilio retries). Unknown and expired codes are logged and counted, never told
-to the sender. No HTTP here: the API passes the URL, the form and the header.
+Idempotent on MessageSid (Twilio retries, sometimes concurrently): the MessageSid row is inserted in the
+same transaction that activates the card, so of two racing calls one commits and the other hits the primary
+key and changes nothing. Unknown and expired codes are logged and counted, never told to the sender.
+No HTTP here: the API passes the URL, the form and the header.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from collections import Counter
 from collections.abc import Mapping
 
 import phonenumbers
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from twilio.request_validator import RequestValidator
 
 from gatewayd.clock import Clock
-from gatewayd.services.devices import VERIFICATION_ALPHABET, DeviceService
+from gatewayd.services.sim_cards import VERIFICATION_ALPHABET, SimCardService, Verification
 from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.models_byos import TwilioInbound
 
@@ -47,45 +50,64 @@ class TwilioService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
-        devices: DeviceService,
+        sim_cards: SimCardService,
         *,
         auth_token: str | None,
         public_url: str | None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._devices = devices
+        self._sim_cards = sim_cards
         self._validator = RequestValidator(auth_token) if auth_token else None
         self.public_url = public_url.rstrip("/") if public_url else None
-        self.outcomes: Counter[str] = Counter()  # verified, unknown_code, expired_code, no_code, duplicate
+        # verified, unknown_code, expired_code, no_code, bad_sender, duplicate, bad_signature
+        self.outcomes: Counter[str] = Counter()
 
     def signature_valid(self, url: str, form: Mapping[str, str], signature: str | None) -> bool:
         """Twilio's HMAC-SHA1 over the URL Twilio called and every posted parameter; False without a token."""
-        if self._validator is None or not signature:
-            return False
-        return bool(self._validator.validate(url, dict(form), signature))
+        valid = (
+            self._validator is not None
+            and bool(signature)
+            and bool(self._validator.validate(url, dict(form), signature))
+        )
+        if not valid:
+            self.outcomes["bad_signature"] += 1
+        return valid
 
     async def receive(self, form: Mapping[str, str]) -> str:
         """Handle one verified webhook call; returns the outcome word (also counted in `outcomes`)."""
-        sid = form.get("MessageSid") or form.get("SmsSid") or ""
-        async with read_transaction(self._sessions) as session:
-            seen = await session.get(TwilioInbound, sid) if sid else None
-        if seen is not None:
+        sid = (form.get("MessageSid") or form.get("SmsSid") or "")[:64]
+        if sid and await self._seen(sid):
             return self._count("duplicate", form)
         code, number = code_in(form.get("Body", "")), e164(form.get("From", ""))
-        if code is None or number is None:
-            outcome = "no_code" if code is None else "bad_sender"
-        else:
-            outcome = await self._devices.verify_code(code, number)
-        if sid:
-            await self._remember(sid, outcome)
-        return self._count(outcome, form)
+        claimed = not sid
+        try:
+            async with write_transaction(self._sessions) as session:
+                if sid:  # claimed first: a concurrent twin blocks here, then fails on the primary key
+                    claim = TwilioInbound(message_sid=sid, outcome="pending", received_at=self._clock.now())
+                    session.add(claim)
+                    await session.flush()
+                    claimed = True
+                verification = await self._verify(session, code, number)
+                if sid:
+                    claim.outcome, claim.sim_card_id = verification.outcome, verification.sim_card_id
+        except IntegrityError:
+            if claimed:  # not the MessageSid: a real fault, with its evidence
+                raise
+            return self._count("duplicate", form)
+        self._sim_cards.announce(verification)
+        return self._count(verification.outcome, form)
 
-    async def _remember(self, sid: str, outcome: str) -> None:
-        async with write_transaction(self._sessions) as session:
-            if await session.get(TwilioInbound, sid) is None:
-                now = self._clock.now()
-                session.add(TwilioInbound(message_sid=sid[:64], outcome=outcome, received_at=now))
+    async def _seen(self, sid: str) -> bool:
+        async with read_transaction(self._sessions) as session:
+            return await session.get(TwilioInbound, sid) is not None
+
+    async def _verify(self, session: AsyncSession, code: str | None, number: str | None) -> Verification:
+        if code is None:
+            return Verification("no_code")
+        if number is None:
+            return Verification("bad_sender")
+        return await self._sim_cards.verify_in(session, code, number)
 
     def _count(self, outcome: str, form: Mapping[str, str]) -> str:
         self.outcomes[outcome] += 1

@@ -200,18 +200,18 @@ async def test_register_verify_heartbeat_submit_offline_and_one_email(phone: Pho
     assert messages.body["data"][0]["from"] == "+19876543210" and messages.body["data"][0]["to"] == SIM_NUMBER
 
     phone.clock.advance(359)
-    assert await phone.services.devices.sweep_offline() == []
+    assert await phone.services.presence.sweep_offline() == []
     phone.clock.advance(1)
-    assert await phone.services.devices.sweep_offline() == [device_id]
+    assert await phone.services.presence.sweep_offline() == [device_id]
     assert (await phone.api.get(f"/api/byos/devices/{device_id}", token)).body["is_online"] is False
     assert not phone.inbox.messages  # one missed interval: no email yet
     phone.clock.advance(360)
-    await phone.services.devices.sweep_offline()
+    await phone.services.presence.sweep_offline()
     async with asyncio.timeout(10):
         await phone.inbox.arrived.wait()
     for _ in range(3):
         phone.clock.advance(360)
-        await phone.services.devices.sweep_offline()
+        await phone.services.presence.sweep_offline()
     assert len(phone.inbox.messages) == 1
     email = message_from_bytes(phone.inbox.messages[0])
     assert email["To"] == "owner@acme.example" and "offline" in email["Subject"]
@@ -234,9 +234,9 @@ async def test_doze_mode_waits_960_seconds(phone: Phone) -> None:
         "POST", f"/api/byos/devices/{device['id']}/heartbeat", token, json={"is_in_doze_mode": True}
     )
     phone.clock.advance(959)
-    assert await phone.services.devices.sweep_offline() == []
+    assert await phone.services.presence.sweep_offline() == []
     phone.clock.advance(1)
-    assert await phone.services.devices.sweep_offline() == [device["id"]]
+    assert await phone.services.presence.sweep_offline() == [device["id"]]
 
 
 async def test_bad_missing_and_foreign_signatures_are_refused(phone: Phone) -> None:
