@@ -64,7 +64,7 @@ def build_services(
     sim_cards = SimCardService(sessions, clock, events, byos)
     return Services(
         auth=auth,
-        accounts=AccountService(sessions, clock),
+        accounts=AccountService(sessions, clock, auth.pending_api_key_use),
         sims=SimService(sessions),
         messages=MessageService(sessions, clock, events),
         health=HealthService(sessions),
@@ -72,7 +72,7 @@ def build_services(
         admin=AdminService(sessions, clock),
         webhooks=build_webhook_service(sessions, clock, webhooks),
         locks=LockService(sessions, clock, events, lock_ttl_s),
-        api_keys=ApiKeyService(sessions, clock),
+        api_keys=ApiKeyService(sessions, clock, auth),
         outbound=gateway.outbound,
         oauth=OAuthService(sessions, clock, auth),
         devices=DeviceService(sessions, clock, events, gateway=gateway, options=byos),
