@@ -1,9 +1,14 @@
 """The aiohttp application factory of the SimRelay API: middlewares, routes, typed app keys.
 
-It wires services into handlers and nothing else: no engine, no modem, no background task is made here.
+It wires services into handlers and nothing else: no engine, no modem; its one background task is the
+batched last_used_at writer, which lives and ends with the app (a final flush at cleanup).
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -37,7 +42,21 @@ def create_app(services: Services, settings: ApiSettings, *, clock: Clock | None
         realtime.install(app)
     openapi.install(app, settings)
     app.on_startup.append(_refuse_unlisted_routes)
+    app.cleanup_ctx.append(_write_last_used_in_batches)
     return app
+
+
+async def _write_last_used_in_batches(app: web.Application) -> AsyncIterator[None]:
+    """Authentication notes uses in memory (services/auth.py); this writes them every few seconds, and
+    once more at shutdown so a clean stop loses none."""
+    auth = app[SERVICES].auth
+    writer = asyncio.create_task(auth.flush_last_used_every(app[SETTINGS].last_used_flush_interval_s),
+                                 name="last-used-writer")
+    yield
+    writer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await writer
+    await auth.flush_last_used()
 
 
 async def _refuse_unlisted_routes(app: web.Application) -> None:

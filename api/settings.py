@@ -27,6 +27,7 @@ class ApiSettings:
     max_per_page: int = 100
     health_check_timeout_s: float = 2.0
     rate_limit_per_minute: int = 600  # requests per credential (API key or token) per minute
+    last_used_flush_interval_s: float = 10.0  # how often noted last_used_at values are written
     title: str = "SimRelay API"
     version: str = "1.0"
 
@@ -46,6 +47,9 @@ class ApiSettings:
         if self.rate_limit_per_minute < 1:
             raise ConfigError(_SOURCE, "rate_limit_per_minute",
                               f"must be at least 1, got {self.rate_limit_per_minute}")
+        if self.last_used_flush_interval_s <= 0:
+            raise ConfigError(_SOURCE, "last_used_flush_interval_s",
+                              f"must be positive, got {self.last_used_flush_interval_s}")
         if self.health_check_timeout_s <= 0:
             raise ConfigError(_SOURCE, "health_check_timeout_s",
                               f"must be positive, got {self.health_check_timeout_s}")

@@ -5,7 +5,9 @@ Also the one place that turns account rows into views (other services import the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -60,9 +62,12 @@ def api_key_view(key: ApiKey) -> ApiKeyView:
 
 
 class AccountService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock,
+                 pending_api_key_use: Callable[[int], datetime | None] | None = None) -> None:
         self._sessions = sessions
         self._clock = clock
+        # AuthService.pending_api_key_use: uses noted in this process and not yet written (batched).
+        self._pending_use = pending_api_key_use
 
     async def enable_totp(self, email: str) -> TotpEnrollment:
         """Turn two-factor login on with a fresh secret (replacing any earlier one)."""
@@ -97,4 +102,9 @@ class AccountService:
                 key = await session.get(ApiKey, principal.api_key_id)
                 if key is None:
                     raise NotFound(f"API key {principal.api_key_id} is gone")
-            return user_view(user), organization_view(organization), api_key_view(key) if key else None
+            view = api_key_view(key) if key is not None else None
+        if view is not None and self._pending_use is not None:
+            pending = self._pending_use(view.id)
+            if pending is not None and (view.last_used_at is None or view.last_used_at < pending):
+                view = replace(view, last_used_at=pending)
+        return user_view(user), organization_view(organization), view

@@ -7,6 +7,7 @@ in the answer that creates or regenerates it. A key of another organisation is N
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gatewayd.clock import Clock
 from gatewayd.errors import NotFound, ValidationFailed
 from gatewayd.services.accounts import api_key_view
-from gatewayd.services.auth import api_key_prefix, new_api_key, sha256_hex
+from gatewayd.services.auth import AuthService, api_key_prefix, new_api_key, sha256_hex
 from gatewayd.services.permissions import validated_permissions
 from gatewayd.services.views import ApiKeyView, Principal
 from gatewayd.store.engine import read_transaction, write_transaction
@@ -43,16 +44,28 @@ async def _key_in_org(session: AsyncSession, principal: Principal, key_id: int) 
 
 
 class ApiKeyService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    """Every change to a key clears `auth`'s principal cache, so this process stops honouring the old
+    secret or permissions at once (see services/auth.py for the bound on other processes)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, auth: AuthService) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._auth = auth
+
+    def _view(self, key: ApiKey) -> ApiKeyView:
+        """The stored key with a use this process noted but has not written yet (batched writes)."""
+        view = api_key_view(key)
+        pending = self._auth.pending_api_key_use(key.id)
+        if pending is not None and (view.last_used_at is None or view.last_used_at < pending):
+            return replace(view, last_used_at=pending)
+        return view
 
     async def list_for(self, principal: Principal) -> list[ApiKeyView]:
         async with read_transaction(self._sessions) as session:
             keys = await session.scalars(
                 select(ApiKey).where(ApiKey.organization_id == principal.organization_id).order_by(ApiKey.id)
             )
-            return [api_key_view(key) for key in keys]
+            return [self._view(key) for key in keys]
 
     async def create(self, principal: Principal, *, name: str,
                      permissions: Sequence[str]) -> tuple[ApiKeyView, str]:
@@ -66,11 +79,11 @@ class ApiKeyService:
                          permissions=clean_permissions, last_used_at=None, created_at=now, updated_at=now)
             session.add(key)
             await session.flush()
-        return api_key_view(key), plain
+        return self._view(key), plain
 
     async def get(self, principal: Principal, key_id: int) -> ApiKeyView:
         async with read_transaction(self._sessions) as session:
-            return api_key_view(await _key_in_org(session, principal, key_id))
+            return self._view(await _key_in_org(session, principal, key_id))
 
     async def update(self, principal: Principal, key_id: int, *, name: str | None,
                      permissions: Sequence[str] | None) -> ApiKeyView:
@@ -84,12 +97,14 @@ class ApiKeyService:
             if clean_permissions is not None:
                 key.permissions = clean_permissions
             key.updated_at = self._clock.now()
-        return api_key_view(key)
+        self._auth.forget_credentials()
+        return self._view(key)
 
     async def delete(self, principal: Principal, key_id: int) -> None:
         async with write_transaction(self._sessions) as session:
             key = await _key_in_org(session, principal, key_id)
             await session.execute(delete(ApiKey).where(ApiKey.id == key.id))
+        self._auth.forget_credentials()
 
     async def regenerate(self, principal: Principal, key_id: int) -> tuple[ApiKeyView, str]:
         """A new secret for the key; the old one matches nothing from the commit on."""
@@ -99,4 +114,5 @@ class ApiKeyService:
             key.secret_hash = sha256_hex(plain)
             key.key_prefix = api_key_prefix(plain)
             key.updated_at = self._clock.now()
-        return api_key_view(key), plain
+        self._auth.forget_credentials()
+        return self._view(key), plain
