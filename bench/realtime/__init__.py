@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from api.pusher import protocol
-from bench.realtime.clients import WorkerReport, run_worker
+from bench.realtime.clients import WorkerReport, WorkerSetup, run_worker
 
 APP_ID, APP_KEY, APP_SECRET = "1", "bench-key", "bench-secret"
 CHANNEL = "private-App.Models.User.1"
@@ -95,24 +95,31 @@ async def trigger_ticks(base: str) -> tuple[dict[int, float], list[tuple[float, 
     return sent_at, spans
 
 
+@dataclass(frozen=True)
+class ClientPlan:
+    workers: int
+    offer_deflate: bool
+    cpus: frozenset[int] | None
+
+
 def start_workers(
-    port: int, clients: int, workers: int, cpus: set[int] | None
+    port: int, clients: int, plan: ClientPlan
 ) -> list[tuple[multiprocessing.Process, Connection]]:
     context = multiprocessing.get_context("spawn")
     started = []
-    for n in range(workers):
-        share = clients // workers + (1 if n < clients % workers else 0)
+    for n in range(plan.workers):
+        share = clients // plan.workers + (1 if n < clients % plan.workers else 0)
         ours, theirs = context.Pipe()
-        credentials = (APP_KEY, APP_SECRET, CHANNEL)
-        process = context.Process(target=run_worker, args=(port, share, credentials, theirs, cpus))
+        setup = WorkerSetup(port, share, APP_KEY, APP_SECRET, CHANNEL, plan.offer_deflate, plan.cpus)
+        process = context.Process(target=run_worker, args=(setup, theirs))
         process.start()
         started.append((process, ours))
     return started
 
 
-def run(clients: int, workers: int, port: int, server_pid: int, client_cpus: set[int] | None) -> Run:
+def run(clients: int, plan: ClientPlan, port: int, server_pid: int) -> Run:
     rss_before, _ = rss_kib(server_pid)
-    pool = start_workers(port, clients, workers, client_cpus)
+    pool = start_workers(port, clients, plan)
     try:
         connect_s = max(pipe.recv()[1] for _, pipe in pool)  # each says ("ready", its connect time)
         server_cpu_before = cpu_s(server_pid)
@@ -134,8 +141,8 @@ def run(clients: int, workers: int, port: int, server_pid: int, client_cpus: set
     fanout = [(end - start) * 1000 for start, end, _ in spans]
     fanout_cpu = [cpu * 1000 for _, _, cpu in spans]
     to_last = [(last_at[seq] - end) * 1000 for seq, (_, end, _) in enumerate(spans) if seq in last_at]
-    return Run(clients, workers, connect_s, latencies, last, clients * EVENTS - len(latencies), rss_before,
-               rss_after, rss_peak, to_publish, fanout, fanout_cpu, to_last, server_cpu,
+    return Run(clients, plan.workers, connect_s, latencies, last, clients * EVENTS - len(latencies),
+               rss_before, rss_after, rss_peak, to_publish, fanout, fanout_cpu, to_last, server_cpu,
                sum(r.cpu_s for r in reports))
 
 
@@ -220,6 +227,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", help="run the server under cProfile, dump its stats to this file")
     parser.add_argument("--pin", action="store_true",
                         help="server on CPU 0, client processes on the other CPUs (no wake-up preemption)")
+    parser.add_argument("--deflate", action="store_true",
+                        help="clients offer permessage-deflate, as browsers and Node's ws do")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size (the host may be shared)")
     parser.add_argument("--record", action="store_true", help="rewrite the realtime section of RESULTS.md")
     args = parser.parse_args(argv)
@@ -228,12 +237,13 @@ def main(argv: list[str]) -> int:
         port = free_port()
         command = [sys.executable, "-m", "bench", "realtime", "serve", str(port)]
         server = subprocess.Popen(command + ([args.profile] if args.profile else []))
-        client_cpus = set(range(1, os.cpu_count() or 2)) if args.pin else None
+        plan = ClientPlan(args.workers, args.deflate,
+                          frozenset(range(1, os.cpu_count() or 2)) if args.pin else None)
         if args.pin:
             os.sched_setaffinity(server.pid, {0})
         try:
             asyncio.run(wait_for_server(f"http://127.0.0.1:{port}"))
-            runs.append(run(clients, args.workers, port, server.pid, client_cpus))
+            runs.append(run(clients, plan, port, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
