@@ -133,22 +133,30 @@ _WEBHOOK_INTEGRATION = obj({
     "headers": {"type": "object", "additionalProperties": string()},
     "timeout_seconds": integer(minimum=1, maximum=120), "retry_count": integer(minimum=0, maximum=10),
     "is_active": BOOLEAN, "created_at": DATE_TIME, "updated_at": DATE_TIME,
-    "secret": string(description="Only in the responses that create or regenerate it."),
+    "secret": string(description="Only in the responses that create or regenerate it (64 hex digits).",
+                     pattern="^[0-9a-f]{64}$"),
     "mappings": array(ref("WebhookMapping")),
-}, optional=("secret", "mappings"), closed=False)
+}, optional=("secret", "mappings"))
 
 _WEBHOOK_MAPPING = obj({
     "id": ID, "webhook_integration_id": ID, "team_id": ID,
     "forwarding_mode": string(enum=["always", "lock_required"]), "is_active": BOOLEAN,
     "created_at": DATE_TIME, "updated_at": DATE_TIME,
-}, closed=False)
+})
 
 _WEBHOOK_DELIVERY = obj({
-    "id": ID, "event": string(examples=["message.inbound"]), "event_id": string(),
-    "attempt": integer(minimum=1),
-    "status": string(enum=["pending", "delivered", "failed"]), "http_status": nullable(integer()),
-    "error": nullable(string()), "next_attempt_at": nullable(DATE_TIME), "created_at": DATE_TIME,
-}, closed=False)
+    "id": ID,
+    "event": string(enum=["message.inbound", "message.delivery", "number.locked", "number.unlocked",
+                          "webhook.test"]),
+    "event_id": string(format="uuid", description="X-Simrelay-Delivery; the same on every attempt"),
+    "attempt": integer(minimum=1, description="Attempts started so far (1 before the first)"),
+    "status": string(enum=["pending", "delivered", "failed"]),
+    "http_status": nullable(integer(minimum=100, maximum=599)),
+    "error": nullable(string(description="Why the last attempt failed: timeout, connection, HTTP status")),
+    "next_attempt_at": nullable(DATE_TIME), "delivered_at": nullable(DATE_TIME), "created_at": DATE_TIME,
+    "response_time_ms": nullable(integer(minimum=0, description="Duration of the last attempt")),
+    "response_body": nullable(string(description="First KB of the last attempt's response body")),
+})
 
 _BYOS_SIM_CARD = obj({
     "id": ID, "phone_number": nullable(E164), "sim_slot": nullable(integer(minimum=1, maximum=10)),
