@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -20,10 +20,11 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gatewayd.modem.registry import ModemEntry
+from gatewayd.services import device_presence as presence
 from gatewayd.services.outbound_queue import QueueDepth
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,38 @@ class GatewayStateCollector(Collector):
         yield from (depth, age)
 
 
+class ByosCollector(Collector):
+    """BYOS phones and the Twilio webhook, read at scrape time from the live counts the services keep
+    (`TwilioService.outcomes`, `DevicePresence.counts`), so the services never import Prometheus."""
+
+    def __init__(self, twilio_outcomes: Mapping[str, int], presence_counts: Mapping[str, int]) -> None:
+        self._twilio = twilio_outcomes
+        self._presence = presence_counts
+
+    def collect(self) -> Iterator[Metric]:
+        twilio = CounterMetricFamily(
+            "simrelay_twilio_webhooks", "Twilio verification webhook calls, by outcome (verified, "
+            "unknown_code, expired_code, no_code, bad_sender, duplicate, bad_signature).", labels=["outcome"])
+        for outcome, count in sorted(self._twilio.items()):
+            twilio.add_metric([outcome], float(count))
+        counts = self._presence
+        transitions = CounterMetricFamily("simrelay_byos_device_transitions",
+                                          "BYOS phones going online or offline.", labels=["to"])
+        transitions.add_metric(["online"], float(counts.get(presence.CAME_ONLINE, 0)))
+        transitions.add_metric(["offline"], float(counts.get(presence.WENT_OFFLINE, 0)))
+        emails = CounterMetricFamily("simrelay_byos_offline_emails",
+                                     "Device-offline emails to owners, by result.", labels=["result"])
+        emails.add_metric(["sent"], float(counts.get(presence.EMAILS_SENT, 0)))
+        emails.add_metric(["failed"], float(counts.get(presence.EMAILS_FAILED, 0)))
+        yield twilio
+        yield CounterMetricFamily("simrelay_byos_heartbeats", "BYOS phone heartbeats accepted.",
+                                  value=float(counts.get(presence.HEARTBEATS, 0)))
+        yield transitions
+        yield emails
+        yield CounterMetricFamily("simrelay_byos_offline_sweeps", "Offline sweeps finished.",
+                                  value=float(counts.get(presence.SWEEPS, 0)))
+
+
 class GatewayMetrics:
     """Everything `/metrics` exposes, on one registry owned by the runtime."""
 
@@ -235,6 +268,10 @@ class GatewayMetrics:
         if process:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
+
+    def watch_byos(self, twilio_outcomes: Mapping[str, int], presence_counts: Mapping[str, int]) -> None:
+        """Expose the BYOS and Twilio counts of this process's services (see `ByosCollector`)."""
+        self.registry.register(ByosCollector(twilio_outcomes, presence_counts))
 
     async def scrape(self) -> bytes:
         """The exposition text, with a fresh queue snapshot when the store answers in time."""

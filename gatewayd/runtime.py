@@ -203,6 +203,7 @@ class Runtime:
         settings = self.settings
         profiles = load_modem_profiles(settings)
         rack = RackOperations(settings, session_factory(engine), self.clock, notifier=self.notifier)
+        rack.metrics.watch_byos(services.twilio.outcomes, services.presence.counts)
         registry = ModemRegistry(
             services.gateway,
             self.clock,
