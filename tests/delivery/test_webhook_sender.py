@@ -6,10 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gatewayd.delivery.webhook_sender import RETRY_SCHEDULE_S, retry_delay_s
+from gatewayd.delivery.webhook_sender import (
+    RETRY_SCHEDULE_S,
+    SenderSettings,
+    WebhookPoster,
+    WebhookSender,
+    retry_delay_s,
+)
 from gatewayd.store.engine import read_transaction
 from gatewayd.store.models_webhooks import WebhookAttempt, WebhookDelivery
 from tests.delivery.conftest import Rig
@@ -182,3 +192,42 @@ async def test_without_a_bus_the_safety_check_still_finds_new_rows(rig: Rig) -> 
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
+
+
+class LockedAtFirst:
+    """The rig's session factory, but the first `failures` sessions fail as SQLite does when another
+    writer kept the lock past the busy timeout."""
+
+    def __init__(self, real: async_sessionmaker[AsyncSession], failures: int) -> None:
+        self.real, self.failures, self.kw = real, failures, real.kw
+
+    def __call__(self) -> AsyncSession:
+        if self.failures:
+            self.failures -= 1
+            raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+        return self.real()
+
+
+async def test_a_pass_that_meets_a_locked_database_does_not_end_the_worker(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    await rig.integration()
+    await rig.inbound(2)
+    flaky = LockedAtFirst(rig.sessions, failures=2)
+    poster = WebhookPoster(rig.options.policy)
+    sender = WebhookSender(
+        flaky,  # type: ignore[arg-type]
+        rig.clock,
+        poster,
+        rig.services.webhooks.secret_box.open,
+        SenderSettings(safety_check_s=60),
+    )
+    worker = asyncio.create_task(sender.serve())
+    try:
+        await rig.receiver.wait_for(2, timeout_s=10)
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+    assert flaky.failures == 0
+    assert caplog.text.count("webhook pass failed") == 2
