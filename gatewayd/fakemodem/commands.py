@@ -62,6 +62,8 @@ def find_handler(modem: FakeModem, command: Command) -> Handler | None:
     prefix = modem.dialect.iccid_commands.get(command.name)
     if prefix is not None and command.kind in (CommandKind.EXECUTE, CommandKind.QUERY):
         return lambda m, _: [prefix + m.identity.iccid]
+    if command.name in modem.dialect.accepted_commands:
+        return _ok
     return COMMAND_TABLE.get((command.name, command.kind))
 
 
@@ -131,6 +133,52 @@ def _cfun_set(modem: FakeModem, command: Command) -> list[str]:
 
 def _cfun_query(modem: FakeModem, command: Command) -> list[str]:
     return [f"+CFUN: {modem.settings.functionality}"]
+
+
+# --- SIM PIN (TS 27.007 §8.3) and the vendors' attempt counters (hardware/modems/*.toml [pin_attempts]) ---
+
+# Commands a locked SIM refuses with +CME ERROR 11/12: they read or write the SIM.
+SIM_COMMANDS = frozenset({"+CIMI", "+CNUM", "+CPMS", "+CMGL", "+CMGR", "+CMGD", "+CMGS", "+CSCA"})
+
+
+def _cpin_set(modem: FakeModem, command: Command) -> list[str]:
+    if not 1 <= len(command.args) <= 2:
+        raise CmeError(50)
+    modem.sim_lock.enter(list(command.args))
+    return []
+
+
+def _pin_counters(modem: FakeModem) -> tuple[int, int]:
+    return modem.sim_lock.pin_left, modem.sim_lock.puk_left
+
+
+def _cpinr(modem: FakeModem, command: Command) -> list[str]:
+    # TS 27.007 §8.65: +CPINR: <code>,<retries>,<default retries>
+    pin, puk = _pin_counters(modem)
+    return [f"+CPINR: SIM PIN,{pin},3", f"+CPINR: SIM PUK,{puk},10"]
+
+
+def _spic(modem: FakeModem, command: Command) -> list[str]:
+    pin, puk = _pin_counters(modem)  # SIM800 manual §18.2.7: +SPIC: <pin1>,<puk1>,<pin2>,<puk2>
+    return [f"+SPIC: {pin},{puk},3,10"]
+
+
+def _qpinc(modem: FakeModem, command: Command) -> list[str]:
+    pin, puk = _pin_counters(modem)  # Quectel EC25 AT manual: +QPINC: "SC",<pincounter>,<pukcounter>
+    return [f'+QPINC: "SC",{pin},{puk}']
+
+
+def _huawei_cpin(modem: FakeModem, command: Command) -> list[str]:
+    # Huawei AT reference ^CPIN: <code>,[<times>],<puk_times>,<pin_times>,<puk2_times>,<pin2_times>
+    pin, puk = _pin_counters(modem)
+    code = modem.sim_lock.code
+    times = pin if code == "SIM PIN" else puk if code == "SIM PUK" else ""
+    return [f"^CPIN: {code},{times},{puk},{pin},10,3"]
+
+
+def _cpinc(modem: FakeModem, command: Command) -> list[str]:
+    pin, puk = _pin_counters(modem)  # Wavecom: +CPINC: <pin1>,<pin2>,<puk1>,<puk2>
+    return [f"+CPINC: {pin},3,{puk},10"]
 
 
 # --- TS 27.005 SMS -------------------------------------------------------------------------------------
@@ -261,7 +309,14 @@ COMMAND_TABLE: Mapping[tuple[str, CommandKind], Handler] = _with_test_forms({
     ("+CREG", _SET): _creg_set,
     ("+CREG", _QUERY): _creg_query,
     ("+COPS", _QUERY): _cops_query,
-    ("+CPIN", _QUERY): lambda m, _: ["+CPIN: READY"],
+    ("+CPIN", _QUERY): lambda m, _: [f"+CPIN: {m.sim_lock.code}"],
+    ("+CPIN", _SET): _cpin_set,
+    ("+CPINR", _SET): _cpinr,
+    ("+CPINR", _EXECUTE): _cpinr,
+    ("+SPIC", _EXECUTE): _spic,
+    ("+QPINC", _SET): _qpinc,
+    ("^CPIN", _QUERY): _huawei_cpin,
+    ("+CPINC", _EXECUTE): _cpinc,
     ("+CSCA", _QUERY): lambda m, _: [f'+CSCA: "{SERVICE_CENTRE}",145'],
     ("+CFUN", _SET): _cfun_set,
     ("+CFUN", _QUERY): _cfun_query,

@@ -34,6 +34,9 @@ class ModemDialect:
     boot_lines: tuple[str, ...] = ("RDY", "+CFUN: 1", "+CPIN: READY", "Call Ready", "SMS Ready")
     # Vendor URC chatter the daemon must route away from responses (field-lessons.md #3: Huawei ^RSSI).
     noise_lines: tuple[str, ...] = ()
+    # Vendor set-up commands (a profile's init_commands) the modem accepts with a bare OK: Quectel
+    # AT+QURCCFG/AT+QINDCFG, Huawei AT^CURC (vendor AT manuals); their effect is not emulated.
+    accepted_commands: frozenset[str] = frozenset()
 
 
 SIMCOM_SIM800 = ModemDialect()
@@ -41,8 +44,10 @@ SIMCOM_SIM800 = ModemDialect()
 QUECTEL_EC25 = ModemDialect(
     name="quectel-ec25",
     iccid_commands=MappingProxyType({"+CCID": "+CCID: ", "+QCCID": "+QCCID: "}),
+    memories=("ME", "SM", "MT"),  # EC25 AT manual +CPMS; our profile keeps SMS in ME (field lesson 5)
     boot_lines=("RDY", "+CFUN: 1", "+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE"),
     noise_lines=('+QIND: "csq",20,99',),
+    accepted_commands=frozenset({"+QURCCFG", "+QINDCFG", "+QCFG"}),
 )
 
 HUAWEI_E3372 = ModemDialect(
@@ -52,6 +57,7 @@ HUAWEI_E3372 = ModemDialect(
     empty_read=EmptyReadAnswer.INVALID_INDEX,
     boot_lines=("^BOOT:20952732,0,0,0,75", "^SIMST: 1"),
     noise_lines=("^RSSI: 17", "^MODE: 5,4", "^HCSQ: \"LTE\",45,39,161,22"),
+    accepted_commands=frozenset({"^CURC", "^STSF"}),
 )
 
 DIALECTS: Mapping[str, ModemDialect] = MappingProxyType(

@@ -8,7 +8,7 @@ come in through `inject_sms`/`deliver_pdus`; while SIM storage is full the netwo
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -16,10 +16,11 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from gatewayd.fakemodem.commandline import CommandLineError, find_command_body, split_commands
-from gatewayd.fakemodem.commands import ModemSettings, find_handler, tpdu_length
+from gatewayd.fakemodem.commands import SIM_COMMANDS, ModemSettings, find_handler, tpdu_length
 from gatewayd.fakemodem.dialect import NO_FAULTS, SIMCOM_SIM800, ModemDialect, ModemFaults
 from gatewayd.fakemodem.errors import AtError, CmeError, CmsError, PlainError, format_error
 from gatewayd.fakemodem.identity import ModemIdentity
+from gatewayd.fakemodem.simlock import SimLock
 from gatewayd.fakemodem.storage import SimStorage, StoredMessage
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class FakeModem:
         self.faults: ModemFaults = NO_FAULTS
         self.signal_rssi: int = 20  # +CSQ <rssi>: 0..31, 99 unknown (TS 27.007 §8.5)
         self.registration: int = 1  # +CREG <stat>: 1 registered home network
+        self.sim_lock = SimLock()  # no PIN by default; `modem.sim_lock = SimLock(pin="1234")` to lock
+        self.commands_seen: Counter[str] = Counter()  # command name ("+CNMA") → times executed
         self._clock = clock or (lambda: datetime.now(UTC))
         self._default_echo = echo
         self._settings = ModemSettings(echo=echo)
@@ -197,12 +200,15 @@ class FakeModem:
         except CommandLineError:
             return format_error(PlainError(), self._settings.cmee)
         for command in commands:
+            self.commands_seen[command.name] += 1
             handler = find_handler(self, command)
             try:
                 if command.name in self.faults.command_errors:
                     raise CmsError(self.faults.command_errors[command.name])
                 if handler is None:
                     raise CmeError(100)  # printed as plain ERROR while AT+CMEE=0
+                if command.name in SIM_COMMANDS:
+                    self.sim_lock.require_ready()
                 lines = handler(self, command)
             except AtError as error:
                 return format_error(error, self._settings.cmee)
@@ -298,6 +304,7 @@ class FakeModem:
         self._leave_pdu_entry()
         self._held_urcs.clear()
         self.reset_settings()
+        self.sim_lock.power_cycle()
         if announce:
             for line in self.dialect.boot_lines:
                 self.emit_unsolicited([line])
