@@ -100,6 +100,7 @@ class ClientPlan:
     workers: int
     offer_deflate: bool
     cpus: frozenset[int] | None
+    nice: int
 
 
 def start_workers(
@@ -110,7 +111,8 @@ def start_workers(
     for n in range(plan.workers):
         share = clients // plan.workers + (1 if n < clients % plan.workers else 0)
         ours, theirs = context.Pipe()
-        setup = WorkerSetup(port, share, APP_KEY, APP_SECRET, CHANNEL, plan.offer_deflate, plan.cpus)
+        setup = WorkerSetup(port, share, APP_KEY, APP_SECRET, CHANNEL, plan.offer_deflate, plan.cpus,
+                            plan.nice)
         process = context.Process(target=run_worker, args=(setup, theirs))
         process.start()
         started.append((process, ours))
@@ -229,6 +231,7 @@ def main(argv: list[str]) -> int:
                         help="server on CPU 0, client processes on the other CPUs (no wake-up preemption)")
     parser.add_argument("--deflate", action="store_true",
                         help="clients offer permessage-deflate, as browsers and Node's ws do")
+    parser.add_argument("--client-nice", type=int, default=0, help="niceness added to the client processes")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size (the host may be shared)")
     parser.add_argument("--record", action="store_true", help="rewrite the realtime section of RESULTS.md")
     args = parser.parse_args(argv)
@@ -238,7 +241,7 @@ def main(argv: list[str]) -> int:
         command = [sys.executable, "-m", "bench", "realtime", "serve", str(port)]
         server = subprocess.Popen(command + ([args.profile] if args.profile else []))
         plan = ClientPlan(args.workers, args.deflate,
-                          frozenset(range(1, os.cpu_count() or 2)) if args.pin else None)
+                          frozenset(range(1, os.cpu_count() or 2)) if args.pin else None, args.client_nice)
         if args.pin:
             os.sched_setaffinity(server.pid, {0})
         try:

@@ -118,6 +118,7 @@ class WorkerSetup:
     channel: str
     offer_deflate: bool
     cpus: frozenset[int] | None  # CPU affinity, or None to let the scheduler choose
+    nice: int  # added niceness: > 0 keeps a woken client from preempting the server mid fan-out
 
 
 async def subscribed_socket(setup: WorkerSetup, on_tick: Callable[[bytes, float], None]) -> BenchSocket:
@@ -152,6 +153,8 @@ def run_worker(setup: WorkerSetup, pipe: Connection) -> None:
     """Process entry point: connect `setup.count` sockets, say ready, and report receipts on "stop"."""
     if setup.cpus:
         os.sched_setaffinity(0, setup.cpus)
+    if setup.nice:
+        os.nice(setup.nice)
     asyncio.run(_worker(setup, pipe))
 
 
