@@ -193,13 +193,16 @@ async def test_register_verify_heartbeat_submit_then_offline_with_one_email(
 async def run_scenario(
     layout: Layout, base_url: str, http: aiohttp.ClientSession, receiver: Receiver, mailbox: Mailbox
 ) -> None:
-    team_id = int((await admin(layout, "team", "create", "--org", "Simulation", "phones"))["team"]["id"])
+    team, client = await asyncio.gather(
+        admin(layout, "team", "create", "--org", "Simulation", "phones"),
+        admin(layout, "oauth-client", "create", "--name", "SimRelay app", "--redirect-uri", REDIRECT,
+              "--public"),  # fmt: skip
+    )
+    team_id = int(team["team"]["id"])
     owner = await admin(layout, "user", "create", "--org", "Simulation", "--team", "phones",
                         "--email", OWNER, "--name", "Phone owner", "--password", PASSWORD)  # fmt: skip
     key = await admin(layout, "api-key", "create", "--org", "Simulation", "--user", OWNER, "--name", "e2e",
                       "--permissions", "numbers.read,messages.read,webhooks.receive")  # fmt: skip
-    client = await admin(layout, "oauth-client", "create", "--name", "SimRelay app",
-                         "--redirect-uri", REDIRECT, "--public")  # fmt: skip
     api = Api(http, base_url, key["plain_text_key"])
     await api.integration(receiver, "/phones", team_id)
     frames = await subscribe_to_user_channel(http, api, int(owner["user"]["id"]))
