@@ -6,8 +6,9 @@ Called from a lifecycle hook, never at import. SQLite gets WAL, foreign keys, a 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Execution option a write transaction sets so SQLite takes the write lock at BEGIN (see below).
 SQLITE_BEGIN_OPTION = "simrelay_sqlite_begin"
+# Session-factory info key of the SQLite writers' turn (see session_factory).
+WRITER_TURN = "simrelay_writer_turn"
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -53,16 +56,27 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions whose objects stay readable after commit (services return views built after commit)."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+    """Sessions whose objects stay readable after commit (services return views built after commit).
+
+    On SQLite the write transactions of one factory take turns in a FIFO asyncio lock before BEGIN
+    IMMEDIATE: SQLite's busy handler sleeps and polls, so a writer waiting in it can lose every race to
+    one that commits back to back (bench/webhooks: the webhook worker starved > 10 s behind ingest group
+    commits). Other processes still meet the busy timeout.
+    """
+    info: dict[str, Any] = {WRITER_TURN: asyncio.Lock()} if engine.dialect.name == "sqlite" else {}
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @asynccontextmanager
 async def write_transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session in a transaction that commits on success; on SQLite it holds the write lock from BEGIN."""
-    async with sessions() as session, session.begin():
-        await session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        yield session
+    async with AsyncExitStack() as turn:
+        writer_turn: asyncio.Lock | None = sessions.kw.get("info", {}).get(WRITER_TURN)
+        if writer_turn is not None:
+            await turn.enter_async_context(writer_turn)
+        async with sessions() as session, session.begin():
+            await session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            yield session
 
 
 @asynccontextmanager
