@@ -1,6 +1,7 @@
 """Realtime feed benchmark: C WebSocket clients on one private channel, 20 events triggered 250 ms apart.
 
-`python -m bench realtime [--workers N] [--profile FILE] [--record] [C ...]` (default 100 and 1000). The
+`python -m bench realtime [C ...] [--workers N] [--deflate] [--repeat R] [--profile FILE] [--record]` (see
+`--help`; C defaults to 100 and 1000). The
 server runs in its own process (bench/realtime/server.py) so its RSS is its own; clients are raw
 Pusher-protocol sockets spread over N worker processes (bench/realtime/clients.py). Latency is trigger POST
 sent → frame read by the client, on the host's monotonic clock. Prints a table; `--record` rewrites the
@@ -168,12 +169,13 @@ def table(runs: list[Run]) -> str:
             f"{r.server_cpu_s:.2f} / {r.client_cpu_s:.2f} | "
             f"{r.rss_before_kib / 1024:.1f} → {r.rss_after_kib / 1024:.1f} | "
             f"{(r.rss_peak_kib - r.rss_before_kib) / 1024:.1f} |")
+    summaries = []
     for size in sorted({r.clients for r in runs}):
         p99s = sorted(percentile(r.latencies_ms, 0.99) for r in runs if r.clients == size)
         if len(p99s) > 1:
-            lines.append(f"\nC={size} over {len(p99s)} runs: p99 median {statistics.median(p99s):.1f} ms "
-                         f"(best {p99s[0]:.1f}, worst {p99s[-1]:.1f}).")
-    return "\n".join(lines)
+            summaries.append(f"- C={size} over {len(p99s)} runs: p99 median {statistics.median(p99s):.1f} ms "
+                             f"(best {p99s[0]:.1f}, worst {p99s[-1]:.1f}).")
+    return "\n".join(lines + ([""] + summaries if summaries else []))
 
 
 def write_results(text: str, argv: list[str]) -> None:
