@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import serial
@@ -57,6 +59,26 @@ class _DriverProtocol(asyncio.Protocol):
             self._closed.set_result(None)
 
 
+class _EpollReadSerial(serial.Serial):  # type: ignore[misc]
+    """pyserial's read() calls select.select(), which raises ValueError for descriptors >= 1024
+    (FD_SETSIZE): with ~250 modems the daemon's ports are past it and were never read (bench ingest,
+    issue 3). The event loop (epoll) has already said the fd is readable, so a non-blocking read goes
+    straight to os.read."""
+
+    def read(self, size: int = 1) -> bytes:
+        if self.timeout != 0:
+            return bytes(super().read(size))
+        try:
+            data = os.read(self.fd, size)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            raise serial.SerialException(f"read failed: {exc}") from exc
+        if not data:  # pyserial's wording: a vanished device reads as ready with nothing to read
+            raise serial.SerialException("device reports readiness to read but returned no data")
+        return data
+
+
 @dataclass
 class OpenPort:
     path: str
@@ -84,12 +106,10 @@ async def open_serial(path: str, driver: LinkSink, *, baudrate: int = 115200) ->
     made: asyncio.Future[None] = loop.create_future()
     closed: asyncio.Future[None] = loop.create_future()
     try:
-        transport, _ = await serial_asyncio_fast.create_serial_connection(
-            loop,
-            lambda: _DriverProtocol(driver, made, closed),
-            path,
-            baudrate=baudrate,
-            exclusive=True,
+        opened = await loop.run_in_executor(None, partial(_EpollReadSerial, path, baudrate=baudrate,
+                                                                     exclusive=True))  # fmt: skip
+        transport, _ = await serial_asyncio_fast.connection_for_serial(
+            loop, lambda: _DriverProtocol(driver, made, closed), opened
         )
     except (serial.SerialException, OSError) as exc:
         raise PortUnavailable(path, _classify(exc), str(exc)) from exc
