@@ -4,10 +4,10 @@ Theory of operation: the hub calls `deliver(frame)`, which never awaits. A conne
 queued, the writer idle, the transport's buffer empty) gets the frame's prepared wire bytes written straight
 to its transport: no task wakes, so fan-out to 1,000 sockets costs 1,000 `write` calls and nothing else.
 A connection that is behind gets the frame appended to its queue, which its writer task sends in order, with
-aiohttp's flow control. When a client reads too slowly and the queue passes its frame or
-byte bound, the connection is cut: the queue is dropped, the client gets `pusher:error` 4100 "Over capacity"
-(Pusher's code for "back off, then reconnect") and a close; if even that cannot be written within
-`cut_grace_s`, the transport is aborted. Memory per connection is therefore bounded, and nobody else waits.
+aiohttp's flow control. When a client reads too slowly and the queue passes its frame or byte bound, the
+connection is cut: the queue is dropped, the client gets `pusher:error` 4100 "Over capacity" (Pusher's code
+for "back off, then reconnect") and a close; if even that cannot be written within `cut_grace_s`, the
+transport is aborted. Memory per connection is therefore bounded, and nobody else waits.
 It does not read from the socket: the route's receive loop does, and owns activity pings.
 """
 

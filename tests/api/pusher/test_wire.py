@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.pusher.connection import PusherConnection, SendLimits
+from api.pusher.hub import LocalHub
 from api.pusher.wire import OutboundFrame, text_frame
 from tests.api.pusher.conftest import FeedFactory
 
@@ -161,3 +162,23 @@ async def test_a_frame_never_overtakes_one_still_queued() -> None:
     connection.close_quietly()
     async with asyncio.timeout(5):
         await writer
+
+
+class Recorder:
+    def __init__(self, socket_id: str) -> None:
+        self.socket_id = socket_id
+        self.frames: list[OutboundFrame] = []
+
+    def deliver(self, frame: OutboundFrame) -> None:
+        self.frames.append(frame)
+
+
+def test_an_event_is_serialised_once_for_all_its_subscribers() -> None:
+    hub = LocalHub()
+    subscribers = [Recorder(f"{n}.1") for n in range(50)]
+    for subscriber in subscribers:
+        hub.join("news", subscriber, None)
+    assert hub.publish(["news"], "tick", "{}") == 50
+    shared = subscribers[0].frames[-1]
+    assert all(subscriber.frames[-1] is shared for subscriber in subscribers)  # one object, not 50 copies
+    assert json.loads(shared.text) == {"event": "tick", "channel": "news", "data": "{}"}
