@@ -332,5 +332,10 @@ COMMAND_TABLE: Mapping[tuple[str, CommandKind], Handler] = _with_test_forms({
     ("+CMGR", _SET): _cmgr,
     ("+CMGD", _SET): _cmgd,
     ("+CMGS", _SET): _cmgs,
+    # TS 27.005 §3.2.1 / §3.4.4: phase 2+ service and the acknowledgement of a routed +CMT/+CDS. The
+    # network's resend after a missing ack is not emulated; tests count AT+CNMA through commands_seen.
+    ("+CSMS", _SET): lambda m, c: ["+CSMS: 1,1,1"],
+    ("+CSMS", _QUERY): lambda m, _: ["+CSMS: 1,1,1,1"],
+    ("+CNMA", _EXECUTE): _ok,
 })
 """Every (command, kind) the modem understands; anything else answers ERROR / +CME ERROR: 100."""

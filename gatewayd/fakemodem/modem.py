@@ -347,15 +347,24 @@ class FakeModem:
 
     def report_delivery(self, mr: int, status: int = 0) -> bool:
         """The SC reports on the last message sent with TP-MR `mr` (TP-ST `status`, 0 = delivered). Printed
-        as `+CDS: <length>` plus the PDU when it asked for a report and AT+CNMI ds=1 (TS 27.005 §3.4.1)."""
+        as `+CDS: <length>` plus the PDU when it asked for a report and AT+CNMI ds=1, stored and announced
+        as `+CDSI` with ds=2 (TS 27.005 §3.4.1); False when nothing was reported."""
         from gatewayd.fakemodem.network import encode_delivery_report
 
         sent = next((s for s in reversed(self._submitted) if s.mr == mr), None)
         if sent is None:
             raise LookupError(f"no message was submitted with TP-MR {mr}")
         report = encode_delivery_report(self, sent.pdu, mr, status)
-        if report is None or self._settings.new_message_indication[3] != 1:
+        ds = self._settings.new_message_indication[3]
+        if report is None or ds not in (1, 2):
             return False
+        if ds == 2:
+            # TS 27.005 §3.4.1 <ds>=2: stored, announced as +CDSI: <mem>,<index>.
+            index = self._sim.store(report)
+            if index is None:
+                return False
+            self.emit_unsolicited([f'+CDSI: "{self.dialect.memories[0]}",{index}'])
+            return True
         self.emit_unsolicited([f"+CDS: {tpdu_length(report)}", report])
         return True
 
