@@ -7,12 +7,13 @@ claims the `queued` rows written here). This module never talks to a modem.
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
-from gatewayd.errors import Conflict, ValidationFailed
+from gatewayd.errors import Conflict, NotFound, ValidationFailed
 from gatewayd.events import EventBus, MessageStatusChanged
 from gatewayd.services.locks import held_by_other, live_lock_for
 from gatewayd.services.sims import require_visible_sim
@@ -73,6 +74,16 @@ def message_view(message: Message) -> MessageView:
     )
 
 
+def message_view_of_row(row: tuple[Any, ...]) -> MessageView:
+    """A view from a row of repositories.messages.PAGE_COLUMNS (the page path skips the ORM)."""
+    (id_, sim_id, direction, sender, recipient, text, received_at, sent_at, status, segments, created_at,
+     encoding, data) = row
+    return MessageView(id=id_, hosted_sim_id=sim_id, direction=direction, sender=sender, recipient=recipient,
+                       text=text, received_at=received_at, sent_at=sent_at, status=status, segments=segments,
+                       created_at=created_at, encoding=encoding,
+                       data_base64=base64.b64encode(data).decode("ascii") if data is not None else None)
+
+
 class MessageService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, bus: EventBus) -> None:
         self._sessions = sessions
@@ -90,15 +101,18 @@ class MessageService:
             raise ValidationFailed(
                 {"per_page": [f"The per page must be between 1 and {MAX_PER_PAGE} (got {per_page})."]}
             )
+        user_id = None if principal.auth_type == "api_key" else principal.user_id  # keys see the org
         async with read_transaction(self._sessions) as session:
-            lock = await live_lock_for(session, principal, sim_id, self._clock.now())
-            if lock is not None and lock.user_id != principal.user_id:
-                raise held_by_other(lock)
-            total = await message_queries.count_for_sim(session, sim_id)
-            rows = await message_queries.page_for_sim(
-                session, sim_id, offset=(page - 1) * per_page, limit=per_page
-            )
-        return Page(items=[message_view(m) for m in rows], total=total, page=page, per_page=per_page)
+            head = await message_queries.page_head(session, sim_id, organization_id=principal.organization_id,
+                                                   user_id=user_id, now=self._clock.now())
+            if not head.visible:
+                raise NotFound(f"No hosted SIM {sim_id}.")
+            if head.lock is not None and head.lock.user_id != principal.user_id:
+                raise held_by_other(head.lock)
+            rows = await message_queries.page_rows(session, sim_id, offset=(page - 1) * per_page,
+                                                   limit=per_page)
+        return Page(items=[message_view_of_row(row) for row in rows], total=head.total, page=page,
+                    per_page=per_page)
 
     async def send(self, principal: Principal, sim_id: int, *, to: str, text: str) -> MessageView:
         """Queue an SMS for the gateway that owns the SIM; the caller must hold the SIM's live lock.
