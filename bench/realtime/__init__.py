@@ -1,11 +1,11 @@
 """Realtime feed benchmark: C WebSocket clients on one private channel, 20 events triggered 250 ms apart.
 
 `python -m bench realtime [C ...] [--workers N] [--deflate] [--repeat R] [--profile FILE] [--record]` (see
-`--help`; C defaults to 100 and 1000). The
-server runs in its own process (bench/realtime/server.py) so its RSS is its own; clients are raw
-Pusher-protocol sockets spread over N worker processes (bench/realtime/clients.py). Latency is trigger POST
-sent → frame read by the client, on the host's monotonic clock. Prints a table; `--record` rewrites the
-realtime section of bench/RESULTS.md. Not a test: it asserts nothing.
+`--help`; C defaults to 100 and 1000). The server runs in its own process (bench/realtime/server.py) so its
+RSS is its own; clients are raw Pusher-protocol sockets spread over N worker processes
+(bench/realtime/clients.py). Latency is trigger POST sent → frame read by the client, on the host's
+monotonic clock. Prints a table; `--record` rewrites the realtime section of bench/RESULTS.md. Not a test:
+it asserts nothing.
 """
 
 from __future__ import annotations

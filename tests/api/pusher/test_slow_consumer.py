@@ -33,6 +33,9 @@ async def test_slow_consumer_is_cut_and_the_fast_one_is_not_delayed(feed_factory
             published += 1
             assert slow_connection.queued_frames <= limits.max_queued_frames
     assert slow_connection.cut_for_overflow
+    # The fast client was written to directly throughout; the slow one only until its socket buffers filled.
+    assert feed.server.connections[fast.socket_id].frames_written_directly >= published
+    assert 0 < slow_connection.frames_written_directly < published
     assert worst_latency_s < 1.0, f"the fast client waited {worst_latency_s:.3f} s for one event"
     # The cut client leaves the hub: publishing now reaches the fast client only.
     async with asyncio.timeout(10):
