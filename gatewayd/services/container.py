@@ -65,7 +65,7 @@ def build_services(
     return Services(
         auth=auth,
         accounts=AccountService(sessions, clock, auth.pending_api_key_use),
-        sims=SimService(sessions),
+        sims=SimService(sessions, clock),
         messages=MessageService(sessions, clock, events),
         health=HealthService(sessions),
         gateway=gateway,
