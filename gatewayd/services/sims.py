@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from gatewayd.clock import Clock
 from gatewayd.errors import NotFound
 from gatewayd.services.accounts import team_view
 from gatewayd.services.views import Principal, SimAssignmentView, SimView
 from gatewayd.store.engine import read_transaction
 from gatewayd.store.repositories import accounts as account_queries
+from gatewayd.store.repositories import locks as lock_queries
 from gatewayd.store.repositories import sims as sim_queries
 
 
@@ -33,12 +35,18 @@ async def require_visible_sim(
     return found[0]
 
 
-def sim_view(visible: sim_queries.VisibleSim, received_count: int) -> SimView:
+def shown_status(stored: str, locked: bool) -> str:
+    """`locked` while a live lock is held on an otherwise `active` SIM (ENDPOINTS.md, Sim.status);
+    `offline` and `disabled` say more about whether it can be used, so they win over a lock."""
+    return "locked" if locked and stored == "active" else stored
+
+
+def sim_view(visible: sim_queries.VisibleSim, received_count: int, locked: bool = False) -> SimView:
     sim, assignment = visible.sim, visible.assignment
     return SimView(
         id=sim.id,
         phone_number=sim.phone_number,
-        status=sim.status,
+        status=shown_status(sim.status, locked),
         country=sim.country,
         provider=sim.provider,
         type=sim.type,
@@ -60,18 +68,22 @@ def sim_view(visible: sim_queries.VisibleSim, received_count: int) -> SimView:
 
 
 class SimService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._sessions = sessions
+        self._clock = clock  # a lock is live until its expires_at on this clock
 
     async def list_for(self, principal: Principal) -> list[SimView]:
         async with read_transaction(self._sessions) as session:
             team_ids = await visible_team_ids(session, principal)
             visible = await sim_queries.visible_sims(session, principal.organization_id, team_ids)
-            counts = await sim_queries.inbound_counts(session, [v.sim.id for v in visible])
-        return [sim_view(v, counts.get(v.sim.id, 0)) for v in visible]
+            ids = [v.sim.id for v in visible]
+            counts = await sim_queries.inbound_counts(session, ids)
+            locked = await lock_queries.live_locked_sim_ids(session, ids, self._clock.now())
+        return [sim_view(v, counts.get(v.sim.id, 0), v.sim.id in locked) for v in visible]
 
     async def get_for(self, principal: Principal, sim_id: int) -> SimView:
         async with read_transaction(self._sessions) as session:
             visible = await require_visible_sim(session, principal, sim_id)
             counts = await sim_queries.inbound_counts(session, [sim_id])
-        return sim_view(visible, counts.get(sim_id, 0))
+            locked = await lock_queries.live_locked_sim_ids(session, [sim_id], self._clock.now())
+        return sim_view(visible, counts.get(sim_id, 0), sim_id in locked)

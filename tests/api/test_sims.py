@@ -45,3 +45,21 @@ async def test_unknown_and_non_numeric_ids_are_404(api: ApiClient, world: World)
 async def test_globex_sees_its_own_sim_only(api: ApiClient, world: World) -> None:
     reply = await api.get("/api/sims", token=world.seeded.globex_key)
     assert [sim["id"] for sim in reply.body["data"]] == [world.seeded.globex_sim]
+
+
+async def test_status_reads_locked_while_a_live_lock_is_held(api: ApiClient, world: World) -> None:
+    sim, key = world.seeded.acme_sim, world.seeded.acme_key
+
+    async def statuses() -> tuple[str, str]:
+        shown = await api.get(f"/api/sims/{sim}", token=key)
+        listed = await api.get("/api/sims", token=key)
+        return shown.body["status"], next(s["status"] for s in listed.body["data"] if s["id"] == sim)
+
+    assert await statuses() == ("active", "active")
+    assert (await api.call("POST", f"/api/sims/{sim}/lock", key, json={"duration_seconds": 60})).status == 201
+    assert await statuses() == ("locked", "locked")
+    await api.call("DELETE", f"/api/sims/{sim}/lock", key)
+    assert await statuses() == ("active", "active")
+    await api.call("POST", f"/api/sims/{sim}/lock", key, json={"duration_seconds": 60})
+    world.clock.advance(60)  # expired: no sweep needed for the status to say so
+    assert await statuses() == ("active", "active")
