@@ -14,13 +14,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from aiohttp.test_utils import TestClient
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from api.app import create_app
+from api.permissions import API_KEY, SANCTUM
 from api.pusher import PusherServer, PusherSettings, Realtime
 from api.pusher.hub import LocalHub
 from api.settings import ApiSettings
@@ -29,7 +32,9 @@ from gatewayd.clock import ManualClock
 from gatewayd.delivery.destinations import DestinationPolicy
 from gatewayd.services.container import Services, build_services
 from gatewayd.services.device_views import ByosOptions
+from gatewayd.services.oauth import SCOPE_PERMISSIONS
 from gatewayd.services.oauth_grants import SCOPE_BYOS, SCOPE_MOBILE
+from gatewayd.services.permissions import Permission
 from gatewayd.services.webhooks import IntegrationInput, WebhookOptions
 from gatewayd.store.engine import create_engine, session_factory
 from tests.api.conftest import ALL_PERMISSIONS, NOW, PASSWORD, ClientFactory, Seeded
@@ -197,6 +202,72 @@ def build_template(seeded_database: tuple[Path, Seeded], directory: Path) -> tup
     path = directory / "audit.db"
     shutil.copyfile(source, path)
     return path, asyncio.run(_build(path, seeded))
+
+
+Route = tuple[str, str]
+
+
+def org_ids(org: Org) -> dict[str, int]:
+    """Every path parameter of the table that names an organisation's object → that object of `org`."""
+    return {"hosted_sim": org.sim, "api_key": org.key_id, "webhook_integration": org.hook,
+            "webhook_mapping": org.mapping, "device": org.device, "simCard": org.card}
+
+
+def valid_body(method: str, template: str, caller: Org) -> dict[str, Any] | None:
+    """A body that would succeed for the owner, so only the organisation check can refuse it."""
+    bodies: dict[Route, dict[str, Any] | None] = {
+        ("POST", "/api/sims/{hosted_sim}/lock"): {},
+        ("POST", "/api/sims/{hosted_sim}/messages"): {"to": "+447911123456", "text": "hi"},
+        ("PUT", "/api/api-keys/{api_key}"): {"name": "renamed"},
+        ("PATCH", "/api/api-keys/{api_key}"): {"name": "renamed"},
+        ("POST", "/api/api-keys/{api_key}/regenerate"): None,
+        ("PUT", "/api/webhook-integrations/{webhook_integration}"): {"name": "renamed",
+                                                                     "url": "http://127.0.0.1:9/h"},
+        ("PATCH", "/api/webhook-integrations/{webhook_integration}"): {"name": "renamed"},
+        ("POST", "/api/webhook-integrations/{webhook_integration}/regenerate-secret"): None,
+        ("POST", "/api/webhook-integrations/{webhook_integration}/test"): None,
+        ("POST", "/api/webhook-integrations/{webhook_integration}/mappings"): {
+            "team_id": caller.team_id, "forwarding_mode": "always"},
+        ("PUT", "/api/webhook-integrations/{webhook_integration}/mappings/{webhook_mapping}"): {
+            "forwarding_mode": "lock_required"},
+        ("PATCH", "/api/webhook-integrations/{webhook_integration}/mappings/{webhook_mapping}"): {
+            "forwarding_mode": "lock_required"},
+        ("PUT", "/api/byos/devices/{device}"): {"device_name": "renamed"},
+        ("POST", "/api/byos/devices/{device}/disable"): None,
+        ("POST", "/api/byos/devices/{device}/enable"): None,
+        ("POST", "/api/byos/devices/{device}/heartbeat"): {"battery_level": 50},
+        ("POST", "/api/byos/devices/{device}/messages"): {"from": "+19876543210", "body": "hi",
+                                                          "message_id": str(uuid.uuid4())},
+        ("POST", "/api/byos/devices/{device}/sim-cards"): {"sim_slot": 3},
+        ("PUT", "/api/byos/devices/{device}/sim-cards/{simCard}"): {"phone_number": "+14155550000"},
+        ("POST", "/api/byos/devices/{device}/sim-cards/{simCard}/verify"): None,
+    }
+    if method in ("GET", "DELETE"):
+        return None
+    if (method, template) not in bodies:
+        pytest.fail(f"{method} {template} takes a body and has no entry in valid_body(): add one")
+    return bodies[(method, template)]
+
+
+def caller_token(org: Org, auth_type: str, permission: str | None) -> str | None:
+    """`org`'s strongest credential of `auth_type` for a route needing `permission`; None when that auth
+    type can never hold the permission (then the route answers 403 before any id is read)."""
+    if auth_type == API_KEY:
+        return org.key if permission is None or permission in {p.value for p in Permission} else None
+    if auth_type == SANCTUM:
+        return org.token
+    for scope, token in ((SCOPE_BYOS, org.byos_oauth), (SCOPE_MOBILE, org.mobile_oauth)):
+        if permission is None or permission in SCOPE_PERMISSIONS[scope]:
+            return token
+    return None
+
+
+def fill(template: str, ids: dict[str, int]) -> str:
+    path = template
+    for name, value in ids.items():
+        path = path.replace("{" + name + "}", str(value))
+    return path
+
 
 
 @dataclass(frozen=True)
