@@ -351,3 +351,17 @@ async def test_update_syncs_the_phone_number_and_config_has_its_sections(phone: 
     config = await phone.api.get(f"/api/byos/devices/{device['id']}/config", token)
     assert set(config.body) == {"device", "intervals", "limits", "features", "metadata"}
     assert config.body["intervals"]["offline_after_seconds"] == 360
+
+
+async def test_the_same_twilio_request_fired_concurrently_verifies_once(phone: Phone) -> None:
+    token = await oauth_token(phone.services)
+    device = await register(phone, token)
+    events = phone.bus.subscribe()
+    form = sms_form(device["sim_cards"][0]["verification_code"], "SM-concurrent")
+    answers = await asyncio.gather(*(twilio_post(phone, form) for _ in range(6)))
+    assert {status for status, _ in answers} == {200}
+    outcomes = phone.services.twilio.outcomes
+    assert outcomes["verified"] == 1 and outcomes["duplicate"] == 5
+    events.close()
+    announced = [event async for event in events if isinstance(event, DeviceStatusChanged)]
+    assert [(event.device_id, event.status) for event in announced] == [(device["id"], "active")]
