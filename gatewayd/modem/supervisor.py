@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from gatewayd.at import commands as at
-from gatewayd.at.session import AtSession, UnsolicitedResult
+from gatewayd.at.session import DEFAULT_LATE_RESPONSE_GRACE_S, AtSession, UnsolicitedResult
 from gatewayd.clock import Clock
 from gatewayd.events import MessageStatusChanged
 from gatewayd.hardware.matching import profile_for_model
@@ -78,6 +78,12 @@ class SupervisorSettings:
     outbox_check_s: float = 30.0  # a lost `queued` event delays a send by at most this
     send_policy: SendPolicy = field(default_factory=SendPolicy)
     quarantine_s: float = 600.0
+    # Recovery pacing (module defaults; tests shorten them): an AT probe's timeout, the pause after a reset
+    # command while the modem reboots, and the pause before a closed port is reopened.
+    probe_timeout_s: float = PROBE_TIMEOUT_S
+    reset_settle_s: float = RESET_SETTLE_S
+    reopen_wait_s: float = BACKOFF_MAX_S / 3
+    late_response_grace_s: float = DEFAULT_LATE_RESPONSE_GRACE_S  # after a timeout (at/session.py)
 
 
 class ModemSupervisor:
@@ -157,12 +163,12 @@ class ModemSupervisor:
         log.warning("%s: recovery step %s after: %s", self.port, step, reason)
         if step == "reset":
             await self._send_reset()
-            return RESET_SETTLE_S
+            return self._settings.reset_settle_s
         if step == "reopen":
-            return BACKOFF_MAX_S / 3
+            return self._settings.reopen_wait_s
         if step == "usb_reset":
             done = await asyncio.to_thread(reset_usb_device, self.port)
-            return RESET_SETTLE_S if done else BACKOFF_MAX_S
+            return self._settings.reset_settle_s if done else BACKOFF_MAX_S
         if step == "quarantine":
             self._set_state("quarantined", reason)
             self._ladder.healthy()
@@ -174,7 +180,7 @@ class ModemSupervisor:
         with contextlib.suppress(ModemError, PortUnavailable, OSError, ConnectionError):
             async with self._open_driver() as (driver, _):
                 with contextlib.suppress(CommandTimeout, CommandRejected):
-                    await driver.run(self._profile.reset_command, PROBE_TIMEOUT_S)
+                    await driver.run(self._profile.reset_command, self._settings.probe_timeout_s)
 
     async def _wait_or_stop(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -190,6 +196,7 @@ class ModemSupervisor:
             ignored_urc_prefixes=profile.ignored_urcs,
             extra_final_ok=profile.extra_final_ok,
             extra_final_error=profile.extra_final_error,
+            late_response_grace_s=self._settings.late_response_grace_s,
         )
         driver = ModemDriver(
             session,
@@ -248,7 +255,7 @@ class ModemSupervisor:
         timeout = self._profile.timeouts.default_s
         for attempt in range(PROBE_ATTEMPTS):
             try:
-                await driver.run("AT", min(timeout, PROBE_TIMEOUT_S))
+                await driver.run("AT", min(timeout, self._settings.probe_timeout_s))
                 break
             except (CommandTimeout, CommandRejected):
                 if attempt == PROBE_ATTEMPTS - 1:
