@@ -1,5 +1,6 @@
 """`simrelay modems`: the modems and ports the gateways drive, as the daemons last recorded them in the store:
-slot label, port, state (busy, HiLink, unplugged, ...), IMEI, ICCID, hosted SIM, signal, storage."""
+slot label, port, state (busy, HiLink, unplugged, ...), IMEI, ICCID, hosted SIM, signal, storage, SIM PIN
+state and recovery-ladder steps taken."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from gatewayd.services.views import ModemView
 from gatewayd.store.engine import create_engine, session_factory
 
 COLUMNS = ("slot", "port", "state", "imei", "iccid", "hosted_sim_id", "signal_strength", "operator",
-           "storage", "detail")
+           "storage", "pin_state", "recovery", "detail")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -129,3 +129,5 @@ class ModemView:
     hosted_sim_id: int | None
     iccid: str | None
     last_seen_at: datetime | None
+    pin_state: str | None = None  # modem_health: ready, pin_required, pin_rejected, puk_required, ...
+    recovery: str = ""  # modem_health: recovery-ladder steps taken, "reinit 2, reset 1", and the last reason
