@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import phonenumbers
@@ -331,7 +331,8 @@ class GatewayRecorder:
     async def list_modems(self) -> list[ModemView]:
         async with read_transaction(self._sessions) as session:
             rows = await modem_queries.modem_with_iccid(session)
-        return [_modem_view(modem, iccid) for modem, iccid in rows]
+            health = {row.modem_id: row for row in await session.scalars(select(ModemHealth))}
+        return [_with_health(_modem_view(modem, iccid), health.get(modem.id)) for modem, iccid in rows]
 
     def _announce(self, events: Sequence[MessageReceived]) -> None:
         if self.bus is not None:
@@ -525,6 +526,18 @@ def _one_per_sequence(parts: Sequence[InboundPart]) -> list[InboundPart]:
     for part in parts:
         chosen.setdefault(part.sequence, part)
     return [chosen[number] for number in sorted(chosen)]
+
+
+RECOVERY_STEPS = ("reinit", "reset", "reopen", "usb_reset", "quarantine")  # modem/recovery.py STEPS
+
+
+def _with_health(view: ModemView, health: ModemHealth | None) -> ModemView:
+    if health is None:
+        return view
+    steps = ", ".join(f"{step} {getattr(health, step)}" for step in RECOVERY_STEPS if getattr(health, step))
+    if steps and health.last_reason:
+        steps += f" (last: {health.last_reason})"
+    return replace(view, pin_state=health.pin_state, recovery=steps)
 
 
 def _modem_view(modem: Modem, iccid: str | None) -> ModemView:
