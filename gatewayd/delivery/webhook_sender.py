@@ -1,46 +1,48 @@
-"""The webhook outbox worker: claims due delivery rows, signs and POSTs them, records each attempt.
+"""The webhook outbox worker: claims due delivery rows, POSTs them, records each attempt.
 
 Theory of operation. A `pending` row is due when `next_attempt_at <= now`. A claim is one write
-transaction that moves the row's `next_attempt_at` to the end of a lease (timeout + margin), bumps
-`attempt` and stamps a fresh `claim_token`: SQLite serialises it (BEGIN IMMEDIATE), PostgreSQL skips
-rows another worker holds (`FOR UPDATE SKIP LOCKED`), so no row is claimed twice. The outcome is written
-back guarded by that token: success → `delivered`; failure → due again after the next step of the
-schedule, or `failed` once `retry_count` retries are spent. A process that dies mid-claim leaves the
-row to become due again when its lease ends, so every row is attempted until it is settled (at least
-once; twice only when a process died between the receiver's answer and our commit).
-Capacity: at most `max_in_flight` POSTs overall and `max_per_destination` per integration, and only
-free capacity is claimed, so a slow or dead receiver holds its own slots and nobody else's.
-Latency: the bus events that follow an outbox commit (a message stored, an outbound status, a lock)
-wake the loop at once; otherwise it sleeps until the earliest scheduled retry or lease end, and at most
-`safety_check_s` (rows written by another process, or events the bus dropped).
+transaction that moves the row's `next_attempt_at` to the end of a lease, bumps `attempt` and stamps a
+fresh `claim_token`: SQLite serialises it (BEGIN IMMEDIATE), PostgreSQL skips rows another worker holds
+(`FOR UPDATE SKIP LOCKED`), so no row is claimed twice. The outcome is written back guarded by that
+token: success → `delivered`; failure → due again after the next step of the schedule, or `failed` once
+`retry_count` retries are spent. A process that dies mid-claim leaves the row to become due again when
+its lease ends, so every row is attempted until it is settled (at least once; twice only when a process
+died between the receiver's answer and our commit).
+Capacity: at most `max_in_flight` POSTs overall and `max_per_destination` per integration. A destination
+whose last POST was a quick success may hold `claim_depth` times that many rows (queued behind its POSTs;
+the lease covers the queue), so one write transaction feeds many POSTs; any other holds only what it can
+POST at once, so a slow or dead receiver holds its own slots and nobody else's. A queued row whose lease
+would end before its POST could time out is released unposted.
+Latency: the bus events that follow an outbox commit wake the loop at once; otherwise it sleeps until
+the earliest scheduled retry or lease end, and at most `safety_check_s`. Finished attempts are recorded
+and new rows claimed in ONE write transaction per pass (one writer turn, one fsync on SQLite).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
-import secrets
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-import aiohttp
-from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
 from gatewayd.config import WebhooksSection
-from gatewayd.delivery.destinations import (
-    CheckingResolver,
-    DestinationPolicy,
-    DestinationRefused,
-    refusal_as_text,
+from gatewayd.delivery.webhook_claims import (
+    RETRY_SCHEDULE_S,
+    Claimed,
+    ClaimRoom,
+    claim,
+    due_destinations,
+    next_due_at,
+    record_outcomes,
+    release,
+    retry_delay_s,
 )
+from gatewayd.delivery.webhook_poster import AttemptOutcome, WebhookPoster, signature
 from gatewayd.events import (
     EventBus,
     MessageReceived,
@@ -50,44 +52,25 @@ from gatewayd.events import (
     Subscription,
 )
 from gatewayd.store.engine import read_transaction, write_transaction
-from gatewayd.store.models_webhooks import WebhookAttempt, WebhookDelivery, WebhookIntegration
+
+__all__ = [
+    "RETRY_SCHEDULE_S", "AttemptOutcome", "SenderSettings", "WebhookPoster", "WebhookSender",
+    "retry_delay_s", "sender_settings", "signature",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
-# ENDPOINTS.md: retry on 1m, 5m, 15m, 1h, 4h, 12h, 24h, then every 24h.
-RETRY_SCHEDULE_S: tuple[int, ...] = (60, 300, 900, 3600, 14_400, 43_200, 86_400)
-RESPONSE_EXCERPT_BYTES = 1024
 FAILED_PASS_BACKOFF_S = 0.5  # after a pass failed (database locked or gone), before the next one
-USER_AGENT = "SimRelay-Webhooks/1.0"
+QUICK_REPLY_MS = 1000  # a destination answering 2xx within this may hold claim_depth rounds of rows
 # Bus events published after a transaction that may have written outbox rows (webhook_events.py callers).
 WAKING_EVENTS = (MessageReceived, MessageStatusChanged, SimLocked, SimUnlocked)
-
-
-def retry_delay_s(failed_attempt: int) -> int:
-    """Seconds until the retry that follows failed attempt number `failed_attempt` (1-based)."""
-    if failed_attempt < 1:
-        raise ValueError(f"attempts count from 1, got {failed_attempt}")
-    return RETRY_SCHEDULE_S[min(failed_attempt, len(RETRY_SCHEDULE_S)) - 1]
-
-
-def signature(secret: str, body: bytes) -> str:
-    """`X-Simrelay-Signature`: lowercase hex HMAC-SHA256 of the raw body, keyed by the secret's text."""
-    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptOutcome:
-    success: bool
-    http_status: int | None
-    response_excerpt: str | None  # first KB of the body, decoded leniently
-    duration_ms: int
-    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class SenderSettings:
     max_in_flight: int = 64
     max_per_destination: int = 8
+    claim_depth: int = 8  # rows a quick destination may hold, in rounds of max_per_destination
     safety_check_s: float = 1.0  # longest sleep without a wake-up: the net under the bus
     lease_margin_s: float = 15.0
     stop_grace_s: float = 5.0
@@ -102,145 +85,16 @@ def sender_settings(section: WebhooksSection) -> SenderSettings:
     )
 
 
-class WebhookPoster:
-    """Signs and POSTs one body through an HTTP client whose resolver enforces the destination policy.
-
-    `open()` keeps one pooled client until `close()` (the worker); without it each POST makes and closes
-    its own client (the rare `test` sends of the API), so nothing is left open by a forgotten close.
-    """
-
-    def __init__(self, policy: DestinationPolicy, *, connections: int = 256) -> None:
-        self._policy = policy
-        self._connections = connections
-        self._http: aiohttp.ClientSession | None = None
-
-    def _new_client(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            resolver=CheckingResolver(self._policy), limit=self._connections, limit_per_host=0
-        )
-        return aiohttp.ClientSession(connector=connector, auto_decompress=False)
-
-    def open(self) -> None:
-        if self._http is None:
-            self._http = self._new_client()
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    async def post(
-        self,
-        url: str,
-        body: str,
-        secret: str,
-        *,
-        event: str,
-        event_id: str,
-        custom_headers: dict[str, str],
-        timeout_s: float,
-        sent_at: datetime,
-    ) -> AttemptOutcome:
-        if self._http is not None:
-            return await self._post(
-                self._http,
-                url,
-                body,
-                secret,
-                event=event,
-                event_id=event_id,
-                custom_headers=custom_headers,
-                timeout_s=timeout_s,
-                sent_at=sent_at,
-            )
-        async with self._new_client() as http:
-            return await self._post(
-                http,
-                url,
-                body,
-                secret,
-                event=event,
-                event_id=event_id,
-                custom_headers=custom_headers,
-                timeout_s=timeout_s,
-                sent_at=sent_at,
-            )
-
-    async def _post(
-        self,
-        http: aiohttp.ClientSession,
-        url: str,
-        body: str,
-        secret: str,
-        *,
-        event: str,
-        event_id: str,
-        custom_headers: dict[str, str],
-        timeout_s: float,
-        sent_at: datetime,
-    ) -> AttemptOutcome:
-        raw = body.encode("utf-8")
-        headers = {
-            **custom_headers,
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Simrelay-Event": event,
-            "X-Simrelay-Delivery": event_id,
-            "X-Simrelay-Timestamp": str(int(sent_at.timestamp())),
-            "X-Simrelay-Signature": signature(secret, raw),
-        }
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(timeout_s):
-                # No redirects: a 3xx could point anywhere, including where the policy forbids.
-                async with http.post(url, data=raw, headers=headers, allow_redirects=False) as reply:
-                    excerpt = await reply.content.read(RESPONSE_EXCERPT_BYTES)
-                    status = reply.status
-        except TimeoutError:
-            return AttemptOutcome(False, None, None, _ms_since(started), f"timed out after {timeout_s:g} s")
-        except (aiohttp.ClientError, OSError, DestinationRefused, ValueError) as exc:
-            detail = refusal_as_text(exc) or type(exc).__name__
-            return AttemptOutcome(False, None, None, _ms_since(started), detail)
-        text = excerpt.decode("utf-8", errors="replace")
-        ok = 200 <= status < 300
-        return AttemptOutcome(ok, status, text, _ms_since(started), None if ok else f"HTTP {status}")
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite can hand back a naive aggregate (MIN) even for a UTC column; every stored time is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _ms_since(started: float) -> int:
-    return max(0, round((time.perf_counter() - started) * 1000))
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    delivery_id: int
-    integration_id: int
-    claim_token: str
-    event: str
-    event_id: str
-    body: str
-    attempt: int
-    retry_count: int
-    url: str
-    headers: dict[str, str]
-    timeout_s: int
-    secret_ciphertext: bytes
-
-
 @dataclass(frozen=True, slots=True)
 class _Result:
     claimed: Claimed
     started_at: datetime
-    outcome: AttemptOutcome
+    outcome: AttemptOutcome | None  # None: released unposted (its lease ran short in the queue)
 
 
 class WebhookSender:
-    """The worker. `run()` is its loop (owned by the runtime); `run_due()` does one pass and waits for it
-    (tests drive it with a ManualClock)."""
+    """The worker. `serve()`/`run()` is its loop (owned by the runtime); `run_due()` does one pass and
+    waits for it (tests drive it with a ManualClock)."""
 
     def __init__(
         self,
@@ -258,19 +112,22 @@ class WebhookSender:
         self._open_secret = open_secret
         self._settings = settings or SenderSettings()
         self._bus = bus
-        self._in_flight: dict[int, int] = {}  # integration id → POSTs under way
+        self._held: dict[int, int] = {}  # integration id → claimed rows not yet finished
+        self._lanes: dict[int, asyncio.Semaphore] = {}  # integration id → its POST slots
+        self._overall = asyncio.Semaphore(self._settings.max_in_flight)
+        self._quick: set[int] = set()  # integrations whose last POST was a quick success
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[_Result] = []
         self._changed = asyncio.Event()
         self.attempts_made = 0
 
     async def serve(self) -> None:
-        """`run()` with the pooled HTTP client open and woken by the bus; the runtime owns this task.
+        """`run()` with the pooled HTTP clients open and woken by the bus; the runtime owns this task.
 
         The subscription is taken before the first pass, so a commit is either seen by that pass or
         announced to us afterwards: nothing waits for the safety check in between.
         """
-        self._poster.open()
+        self._poster.open(per_destination=self._settings.max_per_destination)
         try:
             if self._bus is None:
                 await self.run()
@@ -331,20 +188,22 @@ class WebhookSender:
 
     # -- claiming ---------------------------------------------------------------------------------------
 
+    def _free(self) -> int:
+        s = self._settings
+        return s.max_in_flight * s.claim_depth - sum(self._held.values())
+
     async def _pass(self) -> int:
-        """Record the finished attempts and claim what is due in ONE write transaction (one writer turn
-        and one fsync on SQLite, where ingest competes for the same lock), then start the POSTs."""
-        free = self._settings.max_in_flight - sum(self._in_flight.values())
-        claiming = free > 0 and await self._is_due()
+        """Record the finished attempts and claim what is due in ONE write transaction, then start the
+        POSTs. Without finished attempts, a cheap read decides whether the write lock is worth taking."""
+        claiming = self._free() > 0 and (bool(self._results) or await self._is_due())
         if not claiming and not self._results:
             return 0
         batch, self._results = self._results, []
         now = self._clock.now()
         try:
             async with write_transaction(self._sessions) as session:
-                if batch:
-                    await record_outcomes(session, batch_rows(batch), now)
-                claimed = await self._claim_in(session, free, now) if claiming else []
+                await _record(session, batch, now)
+                claimed = await self._claim_in(session, now, self._free()) if claiming else []
         except BaseException:
             self._results[:0] = batch  # recorded by a later pass, or by `_stop` when cancelled
             raise
@@ -352,154 +211,90 @@ class WebhookSender:
         return len(claimed)
 
     async def _is_due(self) -> bool:
-        next_due = await self._next_due_at()
-        return next_due is not None and _aware(next_due) <= self._clock.now()
+        async with read_transaction(self._sessions) as session:
+            next_due = await next_due_at(session)
+        return next_due is not None and next_due <= self._clock.now()
 
     def _start(self, claimed: list[Claimed]) -> None:
         for item in claimed:
-            self._in_flight[item.integration_id] = self._in_flight.get(item.integration_id, 0) + 1
+            self._held[item.integration_id] = self._held.get(item.integration_id, 0) + 1
             task = asyncio.create_task(self._deliver(item), name=f"webhook-{item.delivery_id}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _next_due_at(self) -> datetime | None:
-        """When the earliest pending row is due (None: nothing pending). A cheap read, so an idle worker
-        never takes the write lock."""
-        async with read_transaction(self._sessions) as session:
-            earliest: datetime | None = await session.scalar(
-                select(func.min(WebhookDelivery.next_attempt_at)).where(WebhookDelivery.status == "pending")
-            )
-        return earliest
-
     async def _idle_for_s(self) -> float:
         """How long the loop may sleep: until the next due row (retry or lease end), capped by the
-        safety check; 0 when rows are due but the capacity is full (a finishing POST wakes us)."""
+        safety check; 0 when attempts wait to be recorded; the cap when the capacity is full (a
+        finishing POST wakes us)."""
         cap = self._settings.safety_check_s
         if self._results:
             return 0.0
-        free = self._settings.max_in_flight - sum(self._in_flight.values())
-        if free <= 0:
+        if self._free() <= 0:
             return cap
-        next_due = await self._next_due_at()
+        async with read_transaction(self._sessions) as session:
+            next_due = await next_due_at(session)
         if next_due is None:
             return cap
-        seconds = (_aware(next_due) - self._clock.now()).total_seconds()
+        seconds = (next_due - self._clock.now()).total_seconds()
         return min(max(seconds, 0.0), cap)
 
     async def _claim(self, free: int) -> list[Claimed]:
-        """Claim up to `free` due rows in a transaction of its own (without starting them)."""
+        """Claim due rows (within capacity) in a transaction of its own, without starting them."""
         now = self._clock.now()
         async with write_transaction(self._sessions) as session:
-            return await self._claim_in(session, free, now)
+            return await self._claim_in(session, now, min(free, self._free()))
 
-    async def _claim_in(self, session: AsyncSession, free: int, now: datetime) -> list[Claimed]:
-        claimed: list[Claimed] = []
-        due = await session.execute(
-            select(WebhookDelivery.webhook_integration_id, func.min(WebhookDelivery.next_attempt_at))
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-            .group_by(WebhookDelivery.webhook_integration_id)
-            .order_by(func.min(WebhookDelivery.next_attempt_at))
-        )
-        for integration_id, _oldest in due.all():
-            room = min(
-                free - len(claimed),
-                self._settings.max_per_destination - self._in_flight.get(integration_id, 0),
-            )
+    async def _claim_in(self, session: AsyncSession, now: datetime, free: int) -> list[Claimed]:
+        s = self._settings
+        rooms: dict[int, ClaimRoom] = {}
+        for integration_id in await due_destinations(session, now):
+            held = self._held.get(integration_id, 0)
+            depth = s.claim_depth if integration_id in self._quick else 1
+            room = min(free, s.max_per_destination * depth - held)
             if room > 0:
-                claimed += await self._claim_for(session, integration_id, room, now)
-            if len(claimed) >= free:
+                rooms[integration_id] = ClaimRoom(room, held, s.max_per_destination)
+                free -= room
+            if free <= 0:
                 break
-        return claimed
-
-    async def _claim_for(
-        self, session: AsyncSession, integration_id: int, room: int, now: datetime
-    ) -> list[Claimed]:
-        integration = await session.get(WebhookIntegration, integration_id)
-        if integration is None:
-            return []
-        due_ids = (
-            select(WebhookDelivery.id)
-            .where(
-                WebhookDelivery.webhook_integration_id == integration_id,
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.next_attempt_at <= now,
-            )
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-            .limit(room)
+        return await claim(
+            session, rooms, now, open_secret=self._open_secret, lease_margin_s=s.lease_margin_s
         )
-        ids = list(await session.scalars(due_ids.with_for_update(skip_locked=True)))
-        if not integration.is_active:
-            # An inactive integration receives nothing (issue 6): settle what was queued for it.
-            await session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(ids))
-                .values(
-                    status="failed", error="integration is disabled", next_attempt_at=None, updated_at=now
-                )
-            )
-            return []
-        token = secrets.token_hex(16)
-        lease_end = now + timedelta(seconds=integration.timeout_seconds + self._settings.lease_margin_s)
-        rows = await session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids))
-            .values(
-                attempt=WebhookDelivery.attempt + 1,
-                claim_token=token,
-                next_attempt_at=lease_end,
-                updated_at=now,
-            )
-            .returning(
-                WebhookDelivery.id,
-                WebhookDelivery.event,
-                WebhookDelivery.event_id,
-                WebhookDelivery.body,
-                WebhookDelivery.attempt,
-            )
-        )
-        return [
-            Claimed(
-                delivery_id=row[0],
-                integration_id=integration_id,
-                claim_token=token,
-                event=row[1],
-                event_id=row[2],
-                body=row[3],
-                attempt=row[4],
-                retry_count=integration.retry_count,
-                url=integration.url,
-                headers=dict(integration.headers),
-                timeout_s=integration.timeout_seconds,
-                secret_ciphertext=integration.secret_ciphertext,
-            )
-            for row in rows.all()
-        ]
 
     # -- delivering and recording ------------------------------------------------------------------------
 
+    def _lane(self, integration_id: int) -> asyncio.Semaphore:
+        lane = self._lanes.get(integration_id)
+        if lane is None:
+            lane = self._lanes[integration_id] = asyncio.Semaphore(self._settings.max_per_destination)
+        return lane
+
     async def _deliver(self, item: Claimed) -> None:
         started_at = self._clock.now()
+        outcome: AttemptOutcome | None = None
         try:
-            outcome = await self._poster.post(
-                item.url,
-                item.body,
-                self._open_secret(item.secret_ciphertext),
-                event=item.event,
-                event_id=item.event_id,
-                custom_headers=item.headers,
-                timeout_s=item.timeout_s,
-                sent_at=started_at,
-            )
+            async with self._lane(item.integration_id), self._overall:
+                started_at = self._clock.now()
+                if started_at + timedelta(seconds=item.request.timeout_s) <= item.lease_end:
+                    outcome = await self._poster.post_signed(item.request, started_at)
         except Exception as exc:  # task boundary: a bug here must not leave the row claimed silently
             log.exception("webhook delivery %s crashed", item.delivery_id)
             outcome = AttemptOutcome(False, None, None, 0, f"internal error: {type(exc).__name__}")
         finally:
-            self._in_flight[item.integration_id] -= 1
-            if not self._in_flight[item.integration_id]:
-                del self._in_flight[item.integration_id]
-        self.attempts_made += 1
+            self._finished(item.integration_id)
+        if outcome is not None:
+            self.attempts_made += 1
+            if outcome.success and outcome.duration_ms <= QUICK_REPLY_MS:
+                self._quick.add(item.integration_id)
+            else:
+                self._quick.discard(item.integration_id)
         self._results.append(_Result(item, started_at, outcome))
         self._changed.set()
+
+    def _finished(self, integration_id: int) -> None:
+        self._held[integration_id] -= 1
+        if not self._held[integration_id]:
+            del self._held[integration_id]
+            self._lanes.pop(integration_id, None)  # nobody waits on it: no row of it is held
 
     async def _flush_results(self) -> None:
         """Record every finished attempt in ONE transaction (SQLite pays one fsync for the batch)."""
@@ -508,7 +303,7 @@ class WebhookSender:
         batch, self._results = self._results, []
         try:
             async with write_transaction(self._sessions) as session:
-                await record_outcomes(session, batch_rows(batch), self._clock.now())
+                await _record(session, batch, self._clock.now())
         except asyncio.CancelledError:
             self._results[:0] = batch  # stopping: `_stop` records them after the cancellation
             raise
@@ -518,47 +313,7 @@ class WebhookSender:
             self._results[:0] = batch
 
 
-def batch_rows(batch: Sequence[_Result]) -> list[tuple[Claimed, datetime, AttemptOutcome]]:
-    return [(result.claimed, result.started_at, result.outcome) for result in batch]
-
-
-async def record_outcomes(
-    session: AsyncSession, batch: Sequence[tuple[Claimed, datetime, AttemptOutcome]], now: datetime
-) -> None:
-    """Attempt log rows plus the new state of each delivery, each update guarded by its claim token."""
-    await session.execute(
-        insert(WebhookAttempt),
-        [
-            {
-                "webhook_delivery_id": item.delivery_id,
-                "attempt": item.attempt,
-                "started_at": started_at,
-                "duration_ms": outcome.duration_ms,
-                "http_status": outcome.http_status,
-                "response_excerpt": outcome.response_excerpt,
-                "error": outcome.error,
-            }
-            for item, started_at, outcome in batch
-        ],
-    )
-    for item, _, outcome in batch:
-        await session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == item.delivery_id, WebhookDelivery.claim_token == item.claim_token)
-            .values(**settled_values(item, outcome, now))
-        )
-
-
-def settled_values(item: Claimed, outcome: AttemptOutcome, now: datetime) -> dict[str, Any]:
-    """The delivery's columns after this attempt: delivered, scheduled again, or failed for good."""
-    common: dict[str, Any] = {
-        "claim_token": None,
-        "http_status": outcome.http_status,
-        "updated_at": now,
-        "error": outcome.error,
-    }
-    if outcome.success:
-        return {**common, "status": "delivered", "delivered_at": now, "next_attempt_at": None}
-    if item.attempt > item.retry_count:  # the first attempt plus retry_count retries are spent
-        return {**common, "status": "failed", "next_attempt_at": None}
-    return {**common, "next_attempt_at": now + timedelta(seconds=retry_delay_s(item.attempt))}
+async def _record(session: AsyncSession, batch: list[_Result], now: datetime) -> None:
+    attempted = [(r.claimed, r.started_at, r.outcome) for r in batch if r.outcome is not None]
+    await record_outcomes(session, attempted, now)
+    await release(session, [r.claimed for r in batch if r.outcome is None], now)

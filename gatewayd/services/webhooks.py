@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gatewayd.clock import Clock
 from gatewayd.config import WebhooksSection
 from gatewayd.delivery.destinations import DestinationPolicy, DestinationRefused, check_destination
-from gatewayd.delivery.webhook_sender import AttemptOutcome, WebhookPoster
+from gatewayd.delivery.webhook_poster import AttemptOutcome, WebhookPoster
 from gatewayd.errors import ConfigError, NotFound, ValidationFailed
 from gatewayd.services.accounts import organization_view
 from gatewayd.services.views import OrganizationView, Page, Principal
