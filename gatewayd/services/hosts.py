@@ -5,7 +5,7 @@ Theory of operation. A heartbeat upserts the host's row (name, SIMs in ready mod
 *lapsed* when its last heartbeat is older than `stale_after_s`; the sweep takes its SIMs offline in one
 guarded UPDATE (`lapsed_at IS NULL`), so any number of API processes may sweep at once and exactly one
 does the work. A SIM that another live host reports meanwhile (it moved) is left alone. The next heartbeat
-of a lapsed host clears `lapsed_at` and brings its ready SIMs back. Queued outbound rows are never touched
+of a host clears `lapsed_at` and brings its ready SIMs back online. Queued outbound rows are never touched
 here: they wait, and the gateway serving the SIM next claims them. No modem I/O, no cluster protocol.
 """
 
@@ -65,8 +65,8 @@ class HostService:
         await self._upsert(name, (), started=True)
 
     async def heartbeat(self, name: str, hosted_sim_ids: Iterable[int]) -> list[int]:
-        """Record that `name` is alive and serves these SIMs; returns the SIMs brought back online
-        (non-empty only after a lapse, when the sweep had taken them offline)."""
+        """Record that `name` is alive and serves these SIMs (in ready modems); returns the SIMs it brought
+        back online (non-empty after a lapse, when the sweep had taken them offline)."""
         return await self._upsert(name, tuple(sorted(set(hosted_sim_ids))), started=False)
 
     async def stopped(self, name: str) -> None:
@@ -87,14 +87,14 @@ class HostService:
                 host = GatewayHost(name=name, hosted_sim_ids=list(sim_ids), started_at=now, heartbeat_at=now)
                 session.add(host)
                 return []
-            was_lapsed = host.lapsed_at is not None
             host.hosted_sim_ids, host.heartbeat_at = list(sim_ids), now
             host.lapsed_at = host.stopped_at = None
             if started:
                 host.started_at = now
-            if not was_lapsed or not sim_ids:
+            if not sim_ids:
                 return []
-            # Back after a lapse: the SIMs still in ready modems here are online again.
+            # SIMs in ready modems here are online, whatever a sweep decided while our beats were late
+            # (a lapse can fall between two beats of a host that is merely slow).
             result = await session.execute(
                 update(HostedSim)
                 .where(HostedSim.id.in_(sim_ids), HostedSim.status == "offline")

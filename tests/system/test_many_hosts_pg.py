@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import SystemClock
 from gatewayd.services.container import Services, build_services
@@ -85,19 +86,22 @@ def text_of(bank: int, number: int) -> str:
     return f"rack {bank + 1} sms #{number}"
 
 
-async def sim_count(services: Services) -> int:
-    async with read_transaction(services.gateway._sessions) as session:  # the store is what gateways fill
+async def sim_count(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with read_transaction(sessions) as session:  # what the gateways recorded
         return int(await session.scalar(select(func.count(HostedSim.id))) or 0)
 
 
 @contextlib.asynccontextmanager
-async def database(tmp_path: Path) -> AsyncIterator[tuple[str, Services]]:
+async def database(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[str, Services, async_sessionmaker[AsyncSession]]]:
     require_postgres()
     async with fresh_database("postgresql", tmp_path) as url:
         await upgrade(url)
         engine = create_engine(url)
         try:
-            yield url, build_services(session_factory(engine), SystemClock())
+            sessions = session_factory(engine)
+            yield url, build_services(sessions, SystemClock()), sessions
         finally:
             await engine.dispose()
 
@@ -160,7 +164,7 @@ async def test_two_gateways_two_apis_one_postgresql(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("SIMRELAY_GATEWAY_HEARTBEAT_INTERVAL_S", "0.5")
     monkeypatch.setenv("SIMRELAY_GATEWAY_HOST_STALE_AFTER_S", "2")
     async with contextlib.AsyncExitStack() as stack:
-        url, services = await stack.enter_async_context(database(tmp_path))
+        url, services, sessions = await stack.enter_async_context(database(tmp_path))
         http = await stack.enter_async_context(aiohttp.ClientSession())
         banks = []
         for bank in range(2):
@@ -183,7 +187,7 @@ async def test_two_gateways_two_apis_one_postgresql(tmp_path: Path, monkeypatch:
             cluster.api_urls.append(str(api.banner["base_url"]))
 
         async def all_sims_seen() -> bool:
-            return await sim_count(services) == 2 * MODEMS_PER_BANK
+            return await sim_count(sessions) == 2 * MODEMS_PER_BANK
 
         await poll_until(all_sims_seen, timeout_s=60)
         cluster.key, locker_keys = await provision(services, 2 * LOCKERS_PER_API)
