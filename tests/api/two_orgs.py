@@ -249,17 +249,28 @@ def valid_body(method: str, template: str, caller: Org) -> dict[str, Any] | None
     return bodies[(method, template)]
 
 
+def can_hold(auth_type: str, permission: str | None) -> bool:
+    """Whether some credential of `auth_type` can hold `permission` (else the route is always a 403)."""
+    if permission is None or auth_type == SANCTUM:
+        return True
+    if auth_type == API_KEY:
+        return permission in {p.value for p in Permission}
+    return any(permission in granted for granted in SCOPE_PERMISSIONS.values())
+
+
 def caller_token(org: Org, auth_type: str, permission: str | None) -> str | None:
     """`org`'s strongest credential of `auth_type` for a route needing `permission`; None when that auth
     type can never hold the permission (then the route answers 403 before any id is read)."""
+    if not can_hold(auth_type, permission):
+        return None
     if auth_type == API_KEY:
-        return org.key if permission is None or permission in {p.value for p in Permission} else None
+        return org.key
     if auth_type == SANCTUM:
         return org.token
     for scope, token in ((SCOPE_BYOS, org.byos_oauth), (SCOPE_MOBILE, org.mobile_oauth)):
         if permission is None or permission in SCOPE_PERMISSIONS[scope]:
             return token
-    return None
+    raise AssertionError(f"no OAuth token of the cast holds {permission}")
 
 
 def fill(template: str, ids: dict[str, int]) -> str:
