@@ -35,6 +35,8 @@ from gatewayd.store.models import PersonalAccessToken, User
 from gatewayd.store.repositories import accounts as account_queries
 from gatewayd.store.repositories import credentials
 
+MAX_ID_DIGITS = 18  # ids are 64-bit integers; longer digit strings cannot name a token
+
 log = logging.getLogger(__name__)
 
 API_KEY_PREFIX = "sk_live_"
@@ -226,7 +228,8 @@ class AuthService:
         if token.startswith(API_KEY_PREFIX):
             return await self._api_key(token_hash, generation)
         token_id, separator, secret = token.partition("|")
-        if separator and token_id.isdigit() and secret:
+        # An id beyond 18 digits cannot be ours (ids are 64-bit) and would overflow the driver.
+        if separator and token_id.isdigit() and len(token_id) <= MAX_ID_DIGITS and secret:
             return await self._personal_token(int(token_id), secret, token_hash, generation)
         return None
 

@@ -27,6 +27,7 @@ from gatewayd.services.oauth import OAuthService
 from gatewayd.services.outbound import OutboundService
 from gatewayd.services.sim_cards import SimCardService
 from gatewayd.services.sims import SimService
+from gatewayd.services.throttle import LoginThrottle
 from gatewayd.services.twilio import TwilioService
 from gatewayd.services.webhooks import WebhookOptions, WebhookService, build_webhook_service
 
@@ -59,7 +60,8 @@ def build_services(
     # Without a bus (tests, admin CLI) events go to a private bus that nobody listens to.
     events = bus if bus is not None else LocalEventBus()
     gateway = GatewayRecorder(sessions, clock, bus=bus)
-    auth = AuthService(sessions, clock)
+    login_throttle = LoginThrottle(clock)  # one budget per email and address, whatever the door
+    auth = AuthService(sessions, clock, throttle=login_throttle)
     byos = byos if byos is not None else ByosOptions()
     sim_cards = SimCardService(sessions, clock, events, byos)
     return Services(
@@ -74,7 +76,7 @@ def build_services(
         locks=LockService(sessions, clock, events, lock_ttl_s),
         api_keys=ApiKeyService(sessions, clock, auth),
         outbound=gateway.outbound,
-        oauth=OAuthService(sessions, clock, auth),
+        oauth=OAuthService(sessions, clock, auth, throttle=login_throttle),
         devices=DeviceService(sessions, clock, events, gateway=gateway, options=byos),
         sim_cards=sim_cards,
         presence=DevicePresence(sessions, clock, events, byos,

@@ -109,12 +109,13 @@ def _client_record(row: OAuthClient) -> ClientRecord:
 
 class OAuthService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock,
-                 credentials: CredentialChecker) -> None:
+                 credentials: CredentialChecker, *, throttle: LoginThrottle | None = None) -> None:
         self._sessions = sessions
         self._clock = clock
         self._credentials = credentials
         self._totp = TotpVerifier(clock)
-        self._throttle = LoginThrottle(clock)
+        # Shared with /api/auth/login: two doors to one password must not double the guessing budget.
+        self._throttle = throttle if throttle is not None else LoginThrottle(clock)
 
     # --- clients -------------------------------------------------------------------------------------
 
