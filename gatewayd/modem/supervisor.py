@@ -43,6 +43,7 @@ BACKOFF_MAX_S = 30.0
 PROBE_ATTEMPTS = 3  # "AT" tries at open: the first may meet a half-sent line or echo noise
 PROBE_TIMEOUT_S = 2.0  # a live modem answers AT in milliseconds; a dead one must not cost minutes
 RESET_SETTLE_S = 5.0  # after AT+CFUN=1,1 / AT^RESET the modem reboots; give it time before reopening
+STATUS_HEARTBEAT_S = 300.0  # an unchanged modem status is still written this often (last_seen_at)
 HEALTHY_AFTER_S = 120.0  # a session ready this long puts the modem back at the bottom of the ladder
 
 
@@ -115,6 +116,8 @@ class ModemSupervisor:
         self._pin_rejected = False  # once rejected, never entered again by this process (PUK guard)
         self._ladder = RecoveryLadder(usb_reset_possible=usb_authorized_file(port) is not None)
         self._ready_since: float | None = None
+        self._last_recorded: tuple[object, ...] | None = None  # the status row last written by _poll
+        self._last_recorded_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -407,16 +410,26 @@ class ModemSupervisor:
             storage_used=storage.receive.used if storage else None,
             storage_total=storage.receive.total if storage else None,
         )
-        if self.status.modem_id is not None:
-            await self._recorder.modem_status(
-                self.status.modem_id,
-                state=self.status.state,
-                signal_strength=self.status.signal_percent,
-                registration=self.status.registration,
-                operator=self.status.operator,
-                storage_used=self.status.storage_used,
-                storage_total=self.status.storage_total,
-            )
+        if self.status.modem_id is None:
+            return
+        status = self.status
+        recorded = (status.state, status.signal_percent, status.registration, status.operator,
+                    status.storage_used, status.storage_total)  # fmt: skip
+        now = asyncio.get_running_loop().time()
+        # Write on a change, else as a heartbeat: an unchanged row every poll was most of an idle
+        # bank's CPU (bench ingest, 128 modems).
+        if recorded == self._last_recorded and now - self._last_recorded_at < STATUS_HEARTBEAT_S:
+            return
+        await self._recorder.modem_status(
+            status.modem_id,
+            state=status.state,
+            signal_strength=status.signal_percent,
+            registration=status.registration,
+            operator=status.operator,
+            storage_used=status.storage_used,
+            storage_total=status.storage_total,
+        )
+        self._last_recorded, self._last_recorded_at = recorded, now
 
     async def _wait_for_stop_or_close(self, closed: asyncio.Future[None], seconds: float) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())
@@ -427,6 +440,7 @@ class ModemSupervisor:
 
     # -- status --------------------------------------------------------------------------------------
     async def _record_gone(self) -> None:
+        self._last_recorded = None  # the next session's first poll writes its status whatever it is
         if self.status.modem_id is None:
             return
         try:

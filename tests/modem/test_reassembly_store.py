@@ -116,3 +116,15 @@ async def test_eight_bit_data_is_kept_as_bytes(stack: Stack) -> None:
     await stack.services.gateway.store_received(sim_id, parts(payload))
     (row,) = await inbound(stack)
     assert (row.text, row.data, row.encoding) == (None, payload, "8bit")
+
+
+async def test_a_sim_without_pending_parts_is_checked_again_once_a_part_arrives(stack: Stack) -> None:
+    sim_id = await physical_sim(stack.services, "860000000000001", ICCID)
+    gateway = stack.services.gateway
+    assert await gateway.expire_incomplete(sim_id, timeout_s=600) == []  # nothing pending: now skipped
+    first, _ = parts("z" * 200, reference=9)
+    await gateway.store_received(sim_id, [first])  # a part arrives: the SIM must be looked at again
+    stack.clock.advance(600)
+    (expired,) = await gateway.expire_incomplete(sim_id, timeout_s=600)
+    (row,) = await inbound(stack)
+    assert row.id == expired and row.status == "incomplete"
