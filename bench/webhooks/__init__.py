@@ -245,7 +245,7 @@ def write_results(table: str, seconds: float, load: str) -> None:
     findings = "\n" + FINDINGS.read_text() if FINDINGS.exists() else ""
     section = (
         f"{START}\n## webhooks\n\n`python -m bench webhooks --record` on {os.cpu_count()} cores, Python "
-        f"{sys.version.split()[0]}, load average {load} (1/5/15 min, at the start; a shared machine), "
+        f"{sys.version.split()[0]}, load average {load} (1/5/15 min; a shared machine), "
         f"SQLite file: one `simrelay serve --simulate {MODEMS}` process (the emulated bank runs inside it); "
         "SMS injected through the bank's control API, open loop, to the modems in turn for "
         f"{seconds:g} s per scenario; a local aiohttp receiver checks each signature and answers 200. "
@@ -291,5 +291,5 @@ def main(argv: list[str]) -> int:
         table += "\n\n" + DRAIN_HEADER + "\n" + "\n".join(drain_row(done) for done in drained)
     print(f"load average at the end: {'/'.join(f'{value:.1f}' for value in os.getloadavg())}")
     if args.record:
-        write_results(table, args.seconds, load)
+        write_results(table, args.seconds, f"{load} at the start")
     return 0
