@@ -10,9 +10,9 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gatewayd.delivery.webhook_poster import AttemptOutcome, SignedRequest, signature
@@ -21,7 +21,7 @@ from gatewayd.store.models_webhooks import WebhookAttempt, WebhookDelivery, Webh
 # ENDPOINTS.md: retry on 1m, 5m, 15m, 1h, 4h, 12h, 24h, then every 24h.
 RETRY_SCHEDULE_S: tuple[int, ...] = (60, 300, 900, 3600, 14_400, 43_200, 86_400)
 
-_DELIVERIES = WebhookDelivery.__table__
+_DELIVERIES = cast(Table, WebhookDelivery.__table__)  # a mapped class's table is a Table
 
 
 def retry_delay_s(failed_attempt: int) -> int:
