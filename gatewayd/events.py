@@ -97,7 +97,7 @@ class _LocalSubscription:
         except asyncio.QueueFull:
             self.overflowed = True
 
-    async def __aiter__(self) -> AsyncIterator[DomainEvent]:  # type: ignore[override]
+    async def __aiter__(self) -> AsyncIterator[DomainEvent]:
         while (event := await self._queue.get()) is not None:
             yield event
 
