@@ -74,7 +74,10 @@ async def test_pending_deliveries_are_made_once_after_sigkill_and_restart(tmp_pa
             before = {
                 event_id: attempt for event_id, _, attempt in delivery_rows(layout.db_file, integration)
             }
-            assert sum(1 for status in before.values() if status >= 1) >= REFUSED + PER_DESTINATION
+            # The refused ones have had their first attempt; whether the held ones count theirs before an
+            # answer depends on when the worker's claim committed relative to the kill, so it is not asserted.
+            assert sum(1 for attempts in before.values() if attempts >= 1) >= REFUSED
+            assert len(before) == REFUSED + HELD
 
             async def clients_gone() -> bool:
                 return receiver.held_clients_gone()
