@@ -401,9 +401,14 @@ class ModemSupervisor:
 
     # -- steady state (the loop itself is in serving.py) ---------------------------------------------
     async def _poll(self, driver: ModemDriver) -> None:
-        signal = await self._optional(driver, "AT+CSQ", at.parse_csq)
-        registration = await self._optional(driver, "AT+CREG?", at.parse_creg)
-        storage = await self._optional(driver, "AT+CPMS?", at.parse_cpms)
+        try:  # one round trip for the three (V.250 §5.2.1 chaining); one by one if the chain is refused
+            lines = await driver.run("AT+CSQ;+CREG?;+CPMS?", self._profile.timeouts.default_s)
+            signal, registration = _parsed(at.parse_csq, lines), _parsed(at.parse_creg, lines)
+            storage = _parsed(at.parse_cpms, lines)
+        except CommandRejected:
+            signal = await self._optional(driver, "AT+CSQ", at.parse_csq)
+            registration = await self._optional(driver, "AT+CREG?", at.parse_creg)
+            storage = await self._optional(driver, "AT+CPMS?", at.parse_cpms)
         self._update(
             signal_percent=signal.percent if signal else None,
             registration=registration.status_name if registration else None,
@@ -460,3 +465,10 @@ class ModemSupervisor:
         counters = dict(self.status.counters)
         counters[what] = counters.get(what, 0) + 1
         self.status = replace(self.status, counters=counters)
+
+
+def _parsed(parse: Callable[[tuple[str, ...]], T], lines: tuple[str, ...]) -> T | None:
+    try:
+        return parse(lines)
+    except at.AtParseError:
+        return None

@@ -45,6 +45,9 @@ async def test_a_reboot_and_urc_noise_do_not_lose_an_sms(
         try:
             async with asyncio.timeout(15):
                 await supervisor.ready.wait()
+            await poll_until(lambda: _polled(supervisor), timeout_s=10)  # the chained status poll
+            status = supervisor.status
+            assert (status.registration, status.storage_total) == ("registered_home", 30)
             for _ in range(3):  # vendor chatter around the traffic
                 entry.modem.emit_noise()
             bank.inject(0, "+4915112345678", "before the reboot")
@@ -70,6 +73,10 @@ async def test_a_reboot_and_urc_noise_do_not_lose_an_sms(
 
 async def _has(stack: Stack, text: str) -> bool:
     return text in await texts(stack)
+
+
+async def _polled(supervisor: ModemSupervisor) -> bool:
+    return supervisor.status.signal_percent is not None
 
 
 async def _initialised(bank: FakeBank) -> bool:
