@@ -26,6 +26,8 @@ from gatewayd.fakemodem.storage import StoredMessage
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STARTUP_TIMEOUT_S = 120.0
 SENDER = "+447700900123"
+# BENCH_INGEST_PROFILE=FILE runs each daemon under cProfile, writing its stats to FILE (the last run wins).
+PROFILE_FILE = os.environ.get("BENCH_INGEST_PROFILE", "")
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ async def running_daemon(ports: Sequence[Path], workdir: Path) -> AsyncIterator[
     for port in ports:
         args += ["--modem", str(port)]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gatewayd", *args, cwd=workdir,
+        sys.executable, *(["-m", "cProfile", "-o", PROFILE_FILE] if PROFILE_FILE else []), "-m", "gatewayd",
+        *args, cwd=workdir,
         stdout=asyncio.subprocess.PIPE, stderr=(workdir / "daemon.log").open("wb"),
     )  # fmt: skip
     try:
