@@ -7,20 +7,27 @@ bench/RESULTS.md. Not a test: it asserts nothing. Targets: >= 50 % of the bare t
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import platform
 import socket
 import tempfile
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 from sqlalchemy import insert
+from sqlalchemy import text as sql_text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -57,6 +64,10 @@ async def seed(url: str) -> tuple[int, str]:
              "identity_key": f"bench-{n}"} for n in range(MESSAGES)]
     async with write_transaction(session_factory(engine)) as session:
         await session.execute(insert(Message), rows)
+    if engine.dialect.name == "postgresql":  # planner statistics, as autovacuum would gather them
+        async with engine.connect() as connection:
+            await connection.execute(sql_text("ANALYZE"))
+            await connection.commit()
     await engine.dispose()
     return sim, key
 
@@ -194,7 +205,8 @@ figures vary by about +-30 % between runs."""
 def write_results(text: str) -> None:
     start, end = "<!-- api:start -->", "<!-- api:end -->"
     section = (f"{start}\n## api\n\n`python -m bench api` on {multiprocessing.cpu_count()} cores, Python "
-               f"{platform.python_version()}, SQLite file: API server and bare aiohttp handler each in "
+               f"{platform.python_version()}, SQLite file and PostgreSQL side by side: API server and bare "
+               f"aiohttp handler each in "
                f"its own process, {CONNECTIONS} keep-alive connections for {DURATION_S:.0f} s per "
                f"scenario, API-key auth. Targets: >= 50 % of the bare handler's req/s, p99 <= 25 ms."
                f"\n\n{text}\n\n{NOTES}\n{end}")
@@ -207,15 +219,53 @@ def write_results(text: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    with tempfile.TemporaryDirectory() as directory:
-        url = f"sqlite+aiosqlite:///{directory}/bench.db"
-        sim, key = asyncio.run(seed(url))
-        body = asyncio.run(sample_page(url, sim, key))
-        runs = asyncio.run(measure(url, sim, key, body))
+    parser = argparse.ArgumentParser(prog="python -m bench api", description=__doc__)
+    parser.add_argument("--db", default="sqlite,postgres",
+                        help="comma-separated databases, reported side by side [sqlite,postgres]")
+    parser.add_argument("--pg-server", default=PG_SERVER, help=f"server for postgres [{PG_SERVER}]")
+    args = parser.parse_args(argv)
+    runs: list[Run] = []
+    for db in args.db.split(","):
+        with bench_database(db, args.pg_server) as url:
+            sim, key = asyncio.run(seed(url))
+            body = asyncio.run(sample_page(url, sim, key))
+            measured = asyncio.run(measure(url, sim, key, body))
+        runs += [replace(run, name=f"{run.name} ({db})") for run in measured[0 if not runs else 1:]]
     text = table(runs)
     print(text)
     write_results(text)
     return 0
+
+
+# Issue 9: the same run on PostgreSQL (a throwaway database on this server), beside SQLite.
+PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def bench_database(db: str, pg_server: str) -> Iterator[str]:
+    """A fresh database URL: a SQLite file in a temporary directory, or a new database on `pg_server`."""
+    if db == "sqlite":
+        with tempfile.TemporaryDirectory() as directory:
+            yield f"sqlite+aiosqlite:///{directory}/bench.db"
+        return
+    if db != "postgres":
+        raise SystemExit(f"--db: unknown database {db!r} (sqlite or postgres)")
+    server = make_url(pg_server)
+    name = f"simrelay_bench_{uuid.uuid4().hex[:12]}"
+
+    async def admin(statement: str) -> None:
+        engine = create_async_engine(server, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(sql_text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def sample_page(url: str, sim: int, key: str) -> bytes:
