@@ -61,7 +61,7 @@ class FakeModem:
         self.faults: ModemFaults = NO_FAULTS
         self.signal_rssi: int = 20  # +CSQ <rssi>: 0..31, 99 unknown (TS 27.007 §8.5)
         self.registration: int = 1  # +CREG <stat>: 1 registered home network
-        self.sim_lock = SimLock()  # no PIN by default; `modem.sim_lock = SimLock(pin="1234")` to lock
+        self.sim_lock: SimLock = SimLock()  # no PIN; `modem.sim_lock = SimLock(pin="1234")` locks the SIM
         self.commands_seen: Counter[str] = Counter()  # command name ("+CNMA") → times executed
         self._clock = clock or (lambda: datetime.now(UTC))
         self._default_echo = echo

@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gatewayd.at import commands as at
 from gatewayd.at.session import DEFAULT_LATE_RESPONSE_GRACE_S, AtSession, UnsolicitedResult
@@ -415,9 +415,10 @@ class ModemSupervisor:
             storage_used=storage.receive.used if storage else None,
             storage_total=storage.receive.total if storage else None,
         )
-        if self.status.modem_id is None:
-            return
         status = self.status
+        if status.modem_id is None:
+            return
+        modem_id = status.modem_id
         recorded = (status.state, status.signal_percent, status.registration, status.operator,
                     status.storage_used, status.storage_total)  # fmt: skip
         now = asyncio.get_running_loop().time()
@@ -426,7 +427,7 @@ class ModemSupervisor:
         if recorded == self._last_recorded and now - self._last_recorded_at < STATUS_HEARTBEAT_S:
             return
         await self._recorder.modem_status(
-            status.modem_id,
+            modem_id,
             state=status.state,
             signal_strength=status.signal_percent,
             registration=status.registration,
@@ -439,7 +440,8 @@ class ModemSupervisor:
     async def _wait_for_stop_or_close(self, closed: asyncio.Future[None], seconds: float) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({stop, closed}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            waiters: set[asyncio.Future[Any]] = {stop, closed}
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
 
