@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import serial_asyncio_fast
 
+from gatewayd.cli.fakebank import parse_timing
+from gatewayd.errors import ConfigError
 from gatewayd.fakemodem.identity import ModemIdentity
 from gatewayd.fakemodem.modem import FakeModem
 from gatewayd.fakemodem.pty import LinkTiming, PtyModem
@@ -88,3 +90,12 @@ def test_deleting_tells_the_listener_about_exactly_the_removed_messages() -> Non
     assert modem.data_to_send().endswith(b"\r\nOK\r\n")
     assert [message.index for message in deleted] == [1]
     assert [message.index for message in modem.storage] == [2]
+
+
+def test_fakebank_flags_become_link_timing() -> None:
+    assert parse_timing("10-50", 115200, 3) == LinkTiming(latency_s=(0.01, 0.05), baud=115200, seed=3)
+    assert parse_timing("0", 0, 0) == LinkTiming()
+    with pytest.raises(ConfigError, match="--latency-ms"):
+        parse_timing("50-10", 0, 0)
+    with pytest.raises(ConfigError, match="--latency-ms"):
+        parse_timing("fast", 0, 0)
