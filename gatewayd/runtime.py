@@ -29,6 +29,7 @@ from api import metrics as api_metrics
 from api.app import create_app
 from api.pusher import PusherServer, PusherSettings, Realtime
 from api.pusher.hub import LocalHub
+from api.pusher.relay import LocalPublisher, RelayedHub
 from api.settings import ApiSettings
 from api.websocket_config import WebsocketConfig, public_endpoint
 from gatewayd.clock import Clock, SystemClock
@@ -155,9 +156,10 @@ class Runtime:
                                   smtp=smtp_options(settings))
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
+            # Built first: its hub registers a NOTIFY channel that the bus's connection must LISTEN to.
+            realtime = build_realtime(settings, bus) if self.serves_api else None
             if isinstance(bus, PgEventBus):  # listening before anything publishes or subscribes
                 await _start_bus(stack, bus)
-            realtime = build_realtime(settings) if self.serves_api else None
             if realtime is not None:
                 self._start_workers(stack, sessions, bus, services, realtime=realtime, webhooks=webhooks)
             gateway = await self._start_gateway(stack, engine, services) if self.drives_modems else None
@@ -182,7 +184,9 @@ class Runtime:
         """The API side's tasks: realtime feed, webhook worker, lock sweep, gateway-host sweep."""
         settings = self.settings
         # The feed subscribes before any modem runs, so no event of this start is missed.
-        fanout = RealtimeFanout(bus, AudienceService(sessions, self.clock), realtime.server.hub)
+        hub = realtime.server.hub  # every API process gets every domain event: fan out here only
+        publisher = LocalPublisher(hub) if isinstance(hub, RelayedHub) else hub
+        fanout = RealtimeFanout(bus, AudienceService(sessions, self.clock), publisher)
         stack.push_async_callback(_cancel_and_wait, asyncio.create_task(fanout.run(), name="realtime"))
         sender = WebhookSender(sessions, self.clock, WebhookPoster(webhooks.policy),
                                services.webhooks.secret_box.open, sender_settings(settings.webhooks),
@@ -322,8 +326,8 @@ def _serving(registry: ModemRegistry) -> list[int]:
             if status.state == "ready" and status.hosted_sim_id is not None]
 
 
-def build_realtime(settings: Settings) -> Realtime:
-    """The Pusher server over an in-process hub (a LISTEN/NOTIFY hub slots in here for many API hosts)."""
+def build_realtime(settings: Settings, bus: EventBus | None = None) -> Realtime:
+    """The Pusher server; on PostgreSQL its hub relays client-published events to the other API hosts."""
     section = settings.realtime
     app_id, app_key, app_secret = realtime_credentials(section)
     pusher = PusherSettings(
@@ -334,7 +338,8 @@ def build_realtime(settings: Settings) -> Realtime:
     )
     endpoint = public_endpoint(public_base_url(settings), host=section.public_host, port=section.public_port,
                                scheme=section.scheme)
-    return Realtime(PusherServer(pusher, LocalHub()), WebsocketConfig(app_key, endpoint))
+    hub = RelayedHub(bus) if isinstance(bus, PgEventBus) else LocalHub()
+    return Realtime(PusherServer(pusher, hub), WebsocketConfig(app_key, endpoint))
 
 
 async def _cancel_and_wait(task: asyncio.Task[None]) -> None:

@@ -145,7 +145,8 @@ class PgEventBus:
         self._channel = channel
         self._local = LocalEventBus(queue_size)
         self.origin = uuid.uuid4().hex
-        self._outgoing: asyncio.Queue[str] = asyncio.Queue(OUTGOING_QUEUE_SIZE)
+        self._outgoing: asyncio.Queue[tuple[str, str]] = asyncio.Queue(OUTGOING_QUEUE_SIZE)
+        self._extra_channels: dict[str, Callable[[str], None]] = {}
         self._incoming: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self.listening = asyncio.Event()  # set while LISTEN is active (the runtime waits for the first)
         self.dropped = 0  # events not sent or not delivered (queue full, payload too big, connection lost)
@@ -160,7 +161,7 @@ class PgEventBus:
     def publish(self, event: DomainEvent) -> None:
         self._local.publish(event)
         try:
-            self._outgoing.put_nowait(encode_event(event, self.origin))
+            self._outgoing.put_nowait((self._channel, encode_event(event, self.origin)))
         except PayloadError:
             self.dropped += 1
             log.exception("event bus: not sent to other processes")
@@ -169,6 +170,20 @@ class PgEventBus:
 
     def subscribe(self) -> Subscription:
         return self._local.subscribe()
+
+    def listen_also(self, channel: str, on_payload: Callable[[str], None]) -> None:
+        """Another NOTIFY channel on the same connection (call before `run`); `on_payload` gets every
+        payload, ours included, on the event loop and must not block."""
+        self._extra_channels[channel] = on_payload
+
+    def notify(self, channel: str, payload: str) -> bool:
+        """Queue a raw NOTIFY on `channel` (the caller keeps it under NOTIFY_PAYLOAD_LIMIT_BYTES)."""
+        try:
+            self._outgoing.put_nowait((channel, payload))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            return False
+        return True
 
     async def run(self) -> None:
         """Connect, LISTEN, send and receive until cancelled; reconnect when the connection is lost."""
@@ -195,17 +210,19 @@ class PgEventBus:
         connection.add_termination_listener(lambda _connection: lost.set())
         try:
             await connection.add_listener(self._channel, self._on_notification)
+            for channel, on_payload in self._extra_channels.items():
+                await connection.add_listener(channel, _raw_listener(on_payload))
             self.listening.set()
             while not lost.is_set():
-                payload = await self._next_outgoing(lost)
-                if payload is not None:
-                    await connection.execute("SELECT pg_notify($1, $2)", self._channel, payload)
+                outgoing = await self._next_outgoing(lost)
+                if outgoing is not None:
+                    await connection.execute("SELECT pg_notify($1, $2)", *outgoing)
         finally:
             self.listening.clear()
             if not connection.is_closed():
                 await connection.close(timeout=2)
 
-    async def _next_outgoing(self, lost: asyncio.Event) -> str | None:
+    async def _next_outgoing(self, lost: asyncio.Event) -> tuple[str, str] | None:
         getter = asyncio.ensure_future(self._outgoing.get())
         waiter = asyncio.ensure_future(lost.wait())
         try:
@@ -235,3 +252,13 @@ class PgEventBus:
             except Exception:  # task boundary: one bad notification must not end the feed
                 self.dropped += 1
                 log.exception("event bus: notification not delivered")
+
+
+def _raw_listener(on_payload: Callable[[str], None]) -> Callable[[object, int, str, str], None]:
+    def listener(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            on_payload(payload)
+        except Exception:  # a callback of asyncpg's: one bad payload must not break the connection
+            log.exception("event bus: extra channel handler failed on %r", payload[:200])
+
+    return listener
