@@ -64,22 +64,30 @@ HEADER = ("| scenario | modems × SMS | wall (s) | SMS/s | custody p50 / p95 (ms
 
 async def run_all(args: argparse.Namespace) -> list[str]:
     rows: list[str] = []
+    for db in args.db.split(","):  # issue 9: the same steps per database, side by side
+        rows += await run_steps(args, db)
+    return rows
+
+
+async def run_steps(args: argparse.Namespace, db: str) -> list[str]:
+    rows: list[str] = []
     steps = set(args.only.split(","))
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as directory:
         base = Path(directory)
         if "realistic" in steps:
             run = await ingest(8, realistic_messages(8), base / "realistic", timing=REALISTIC,
-                               storage_size=40)  # fmt: skip
-            rows.append(ingest_row("realistic bank (10–50 ms, 115200 Bd)", run))
+                               storage_size=40, db=db)  # fmt: skip
+            rows.append(ingest_row(f"realistic bank (10–50 ms, 115200 Bd), {db}", run))
             print(rows[-1], flush=True)
         for count in (64, 256) if "throughput" in steps else ():
             run = await ingest(count, bulk_messages(count, args.per_modem), base / f"throughput{count}",
-                               timing=INSTANT, storage_size=args.per_modem + 10)  # fmt: skip
-            rows.append(ingest_row(f"throughput, latency 0, {count} modems", run))
+                               timing=INSTANT, storage_size=args.per_modem + 10, db=db)  # fmt: skip
+            rows.append(ingest_row(f"throughput, latency 0, {count} modems, {db}", run))
             print(rows[-1], flush=True)
         if "idle" in steps:
-            cpu_s, rss = await idle_cpu(128, args.idle_s, base / "idle")
-            rows.append(f"| idle, 128 modems, {args.idle_s:.0f} s | 128 × 0 | {args.idle_s:.0f} | – | – | "
+            cpu_s, rss = await idle_cpu(128, args.idle_s, base / "idle", db)
+            rows.append(f"| idle, 128 modems, {args.idle_s:.0f} s, {db} | 128 × 0 | {args.idle_s:.0f} | – | "
+                        "– | "
                         f"{100 * cpu_s / args.idle_s:.2f} % of a core | {rss:.0f} | – |")  # fmt: skip
             print(rows[-1], flush=True)
     return rows
@@ -88,7 +96,8 @@ async def run_all(args: argparse.Namespace) -> list[str]:
 def write_results(table: str) -> None:
     start, end = "<!-- ingest:start -->", "<!-- ingest:end -->"
     section = (f"{start}\n## ingest\n\n`python -m bench ingest` on {multiprocessing.cpu_count()} cores, "
-               f"Python {platform.python_version()}, SQLite file: emulated bank on ptys in the benchmark "
+               f"Python {platform.python_version()}, SQLite file and PostgreSQL side by side: emulated "
+               "bank on ptys in the benchmark "
                "process, "
                "`simrelay serve` in its own process (CPU and peak RSS from /proc of the daemon only). "
                "Custody = parts handed to the modem → last part deleted after the commit. Targets: "
@@ -107,6 +116,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", default="realistic,throughput,idle", help="comma-separated steps")
     parser.add_argument("--idle-s", type=float, default=60.0, help="idle measurement window [60]")
     parser.add_argument("--per-modem", type=int, default=50, help="SMS per modem for throughput [50]")
+    parser.add_argument("--db", default="sqlite,postgres",
+                        help="comma-separated databases, reported side by side [sqlite,postgres]")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args(argv)
     print(HEADER, flush=True)

@@ -11,17 +11,23 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import sys
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from gatewayd.fakemodem.bank import FakeBank
 from gatewayd.fakemodem.network import encode_incoming
 from gatewayd.fakemodem.pty import LinkTiming
 from gatewayd.fakemodem.storage import StoredMessage
+from gatewayd.store.engine import create_engine
+from gatewayd.store.models import Message
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 STARTUP_TIMEOUT_S = 120.0
@@ -87,25 +93,55 @@ def free_port() -> int:
 @dataclass
 class Daemon:
     process: asyncio.subprocess.Process
-    db_file: Path
+    db_url: str
 
     def usage(self) -> DaemonUsage:
         return daemon_usage(self.process.pid)
 
-    def inbound_texts(self) -> list[str]:
-        with sqlite3.connect(self.db_file) as connection:
-            rows = connection.execute("SELECT text FROM messages WHERE direction = 'inbound'")
-            return [row[0] for row in rows]
+    async def inbound_texts(self) -> list[str]:
+        engine = create_engine(self.db_url)
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(select(Message.text).where(Message.direction == "inbound"))
+                return [row[0] for row in rows]
+        finally:
+            await engine.dispose()
+
+
+# Issue 9: the same runs on PostgreSQL (a throwaway database on this server), beside SQLite.
+PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
 
 @asynccontextmanager
-async def running_daemon(ports: Sequence[Path], workdir: Path) -> AsyncIterator[Daemon]:
-    """`simrelay serve` on these ports with its own SQLite file; SIGTERM at the end."""
-    db_file = workdir / "bench.db"
+async def bench_database(db: str, workdir: Path, pg_server: str = PG_SERVER) -> AsyncIterator[str]:
+    """A fresh database URL: a SQLite file in `workdir`, or a new database on `pg_server` (dropped after)."""
+    if db == "sqlite":
+        yield f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+        return
+    if db != "postgres":
+        raise SystemExit(f"--db: unknown database {db!r} (sqlite or postgres)")
+    server = make_url(pg_server)
+    name = f"simrelay_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield server.set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as connection:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@asynccontextmanager
+async def running_daemon(ports: Sequence[Path], workdir: Path, db_url: str) -> AsyncIterator[Daemon]:
+    """`simrelay serve` on these ports and this database; SIGTERM at the end."""
     config = workdir / "simrelay.toml"
     # No udev discovery (only our ptys), quiet logs: the daemon's CPU is what is measured.
     config.write_text('[gateway]\ndiscover = false\n\n[log]\nlevel = "warning"\n')
-    args = ["serve", "--config", str(config), "--db", f"sqlite+aiosqlite:///{db_file}",
+    args = ["serve", "--config", str(config), "--db", db_url,
             "--listen", f"127.0.0.1:{free_port()}", "--json"]  # fmt: skip
     for port in ports:
         args += ["--modem", str(port)]
@@ -121,7 +157,7 @@ async def running_daemon(ports: Sequence[Path], workdir: Path) -> AsyncIterator[
         if not banner:
             raise RuntimeError(f"simrelay serve exited: {(workdir / 'daemon.log').read_text()[-2000:]}")
         json.loads(banner)
-        yield Daemon(process, db_file)
+        yield Daemon(process, db_url)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
@@ -190,10 +226,11 @@ class IngestRun:
 
 async def ingest(
     count: int, messages: Sequence[Sms], workdir: Path, *, timing: LinkTiming, storage_size: int,
-    timeout_s: float = 300.0,
+    timeout_s: float = 300.0, db: str = "sqlite",
 ) -> IngestRun:  # fmt: skip
-    async with FakeBank(count, workdir / "bank", storage_size=storage_size, timing=timing) as bank:
-        async with running_daemon([e.path for e in bank.modems], workdir) as daemon:
+    async with FakeBank(count, workdir / "bank", storage_size=storage_size, timing=timing) as bank, \
+            bench_database(db, workdir) as db_url:  # fmt: skip
+        async with running_daemon([e.path for e in bank.modems], workdir, db_url) as daemon:
             await wait_until_serving(bank, settle_s=2.0)
             custody = Custody()
             watch_deletes(bank, custody)
@@ -207,7 +244,7 @@ async def ingest(
                 pass  # reported as lost / left on the modems
             finished = max(custody.done_at.values(), default=started)
             after = daemon.usage()
-            stored = daemon.inbound_texts()
+            stored = await daemon.inbound_texts()
     expected = sorted(sms.text for sms in messages)
     lost = len(set(expected) ^ set(stored)) + (len(stored) - len(set(stored)))
     return IngestRun(
@@ -217,11 +254,11 @@ async def ingest(
     )  # fmt: skip
 
 
-async def idle_cpu(count: int, duration_s: float, workdir: Path) -> tuple[float, float]:
+async def idle_cpu(count: int, duration_s: float, workdir: Path, db: str = "sqlite") -> tuple[float, float]:
     """CPU seconds the daemon spends over `duration_s` with `count` ready modems and no traffic, and its
     peak RSS."""
-    async with FakeBank(count, workdir / "bank") as bank:
-        async with running_daemon([e.path for e in bank.modems], workdir) as daemon:
+    async with FakeBank(count, workdir / "bank") as bank, bench_database(db, workdir) as db_url:
+        async with running_daemon([e.path for e in bank.modems], workdir, db_url) as daemon:
             await wait_until_serving(bank, settle_s=5.0)
             before = daemon.usage()
             await asyncio.sleep(duration_s)  # the measurement window itself
