@@ -34,6 +34,17 @@ def a_minute_passes(db_file: Path) -> None:
         )
 
 
+def settled_refusals(db_file: Path, integration_id: int) -> int:
+    """Rows whose first attempt was answered with an error and written back (no claim outstanding)."""
+    with sqlite3.connect(db_file) as connection:
+        (count,) = connection.execute(
+            "SELECT count(*) FROM webhook_deliveries WHERE webhook_integration_id = ? AND status = 'pending' "
+            "AND attempt = 1 AND http_status IS NOT NULL AND claim_token IS NULL",
+            (integration_id,),
+        ).fetchone()
+    return int(count)
+
+
 async def test_pending_deliveries_are_made_once_after_sigkill_and_restart(tmp_path: Path) -> None:
     layout = new_layout(tmp_path, MODEMS, lease_margin_s=LEASE_MARGIN_S, per_destination=PER_DESTINATION)
     receiver = Receiver()
@@ -56,8 +67,10 @@ async def test_pending_deliveries_are_made_once_after_sigkill_and_restart(tmp_pa
                 await inject(0, REFUSED)
 
                 async def refused_once() -> bool:
-                    rows = delivery_rows(layout.db_file, integration)
-                    return len(rows) == REFUSED and all(attempt == 1 for _, _, attempt in rows)
+                    # Refused AND recorded: an attempt counts from its claim, so attempt == 1 alone may
+                    # still be a POST on its way; the settled outcome (status code, claim released) is not.
+                    settled = settled_refusals(layout.db_file, integration)
+                    return receiver.refused == REFUSED and settled == REFUSED
 
                 await poll_until(refused_once, timeout_s=30)
                 receiver.mode = "hang"
