@@ -261,6 +261,18 @@ _SECTIONS: Mapping[str, type] = {
 }
 
 
+# Keys whose values must never reach a log or a terminal, even in an error about them.
+SECRET_KEYS = frozenset({
+    "engine.sim_pin", "engine.sim_pins", "webhooks.secret_key", "realtime.app_secret",
+    "byos.twilio_auth_token", "smtp.password",
+})  # fmt: skip
+
+
+def shown(key: str, value: Any) -> str:
+    """How a bad value is quoted in an error: as given, or withheld for a secret."""
+    return "(value withheld: secret)" if key in SECRET_KEYS else repr(value)
+
+
 def _coerce(source: str, key: str, value: Any, default: Any, *, from_text: bool) -> Any:
     """Convert `value` to the type of `default`; text from the environment is parsed."""
     expected = type(default)
@@ -293,7 +305,9 @@ def _coerce(source: str, key: str, value: Any, default: Any, *, from_text: bool)
         return str(value)
     except ValueError:
         names = {bool: "a boolean", tuple: "a list of strings", int: "an integer", float: "a number"}
-        raise ConfigError(source, key, f"expected {names.get(expected, 'a string')}, got {value!r}") from None
+        raise ConfigError(
+            source, key, f"expected {names.get(expected, 'a string')}, got {shown(key, value)}"
+        ) from None
 
 
 def _apply(
@@ -317,7 +331,7 @@ def _apply(
             check = _CHECKS.get(dotted)
             problem = check(value) if check else None
             if problem:
-                raise ConfigError(source, dotted, f"{problem} (got {raw!r})")
+                raise ConfigError(source, dotted, f"{problem} (got {shown(dotted, raw)})")
             changes[key] = value
         updates[section_name] = replace(current, **changes)
     return replace(settings, **updates)
@@ -400,5 +414,8 @@ def realtime_credentials(section: RealtimeSection) -> tuple[str, str, str]:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(json.dumps(generated))
-    return (section.app_id or generated["app_id"], section.app_key or generated["app_key"],
-            section.app_secret or generated["app_secret"])
+    return (
+        section.app_id or generated["app_id"],
+        section.app_key or generated["app_key"],
+        section.app_secret or generated["app_secret"],
+    )

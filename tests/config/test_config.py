@@ -77,3 +77,18 @@ def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
 def test_public_url_derived_from_listen() -> None:
     settings = load_settings(environ={}, overrides={"api": {"listen": "0.0.0.0:8080"}})
     assert public_base_url(settings) == "http://127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "secret"),
+    [
+        ('[engine]\nsim_pins = ["8949=12345678901234567"]\n', "engine.sim_pins", "12345678901234567"),
+        ("[smtp]\npassword = 12345\n", "smtp.password", "12345"),
+    ],
+)
+def test_a_bad_secret_is_not_echoed(tmp_path: Path, text: str, key: str, secret: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert caught.value.key == key
+    assert secret not in str(caught.value)
