@@ -24,7 +24,7 @@ from gatewayd.clock import Clock
 from gatewayd.events import EventBus, MessageReceived
 from gatewayd.services.outbound import OutboundService
 from gatewayd.services.views import ModemView
-from gatewayd.services.webhook_events import record_inbound_row, record_message_inbound
+from gatewayd.services.webhook_events import OutboxMatches, record_inbound_row, record_message_inbound
 from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.models import HostedSim, Message, Modem
 from gatewayd.store.models_engine import InboundPart, ModemHealth
@@ -254,13 +254,15 @@ class GatewayRecorder:
         now = self._clock.now()
         results: list[tuple[list[int], list[MessageReceived]]] = []
         async with write_transaction(self._sessions) as session:
+            # The webhook matches of every SIM in the group: one query per transaction, not per message.
+            matches = OutboxMatches(batch.hosted_sim_id for batch in group)
             for batch in group:
                 sim = await session.get(HostedSim, batch.hosted_sim_id)
                 if sim is None:
                     raise LookupError(f"store_received for unknown hosted SIM id {batch.hosted_sim_id}")
                 if any(item.concat is not None for item in batch.items):
                     self._no_pending_parts.discard(sim.id)  # before the commit: a check may run after it
-                final = await _store_items(session, sim, batch.items, now)
+                final = await _store_items(session, sim, batch.items, now, matches)
                 results.append(([event.message_id for event in final], final))
         return results
 
@@ -279,6 +281,7 @@ class GatewayRecorder:
         cutoff = now - timedelta(seconds=timeout_s)
         final: list[MessageReceived] = []
         async with write_transaction(self._sessions) as session:
+            matches = OutboxMatches()
             query = (
                 select(
                     InboundPart.hosted_sim_id, InboundPart.sender, InboundPart.reference, InboundPart.total
@@ -294,7 +297,7 @@ class GatewayRecorder:
             for sim_id, sender, reference, total in list(await session.execute(query)):
                 sim = await session.get_one(HostedSim, sim_id)
                 parts = _one_per_sequence(await _pending_parts(session, sim_id, (sender, reference, total)))
-                message = await finalize_message(session, sim, parts, now, incomplete=True)
+                message = await finalize_message(session, sim, parts, now, incomplete=True, matches=matches)
                 final.append(_received(message.id, sim.id, _columns(message)))
             if hosted_sim_id is not None and not await _has_pending_parts(session, hosted_sim_id):
                 self._no_pending_parts.add(hosted_sim_id)
@@ -359,7 +362,7 @@ class _PendingBatch:
 
 
 async def _store_items(
-    session: AsyncSession, sim: HostedSim, items: Sequence[ReceivedSms], now: datetime
+    session: AsyncSession, sim: HostedSim, items: Sequence[ReceivedSms], now: datetime, matches: OutboxMatches
 ) -> list[MessageReceived]:
     """One modem's batch inside the caller's transaction; the events of messages that became final."""
     final: list[MessageReceived] = []
@@ -370,14 +373,14 @@ async def _store_items(
     for new_id, key in await _insert_new(session, Message, list(singles.values())):
         row = singles[key]
         final.append(_received(new_id, sim.id, row))
-        await record_inbound_row(session, new_id, row)  # webhook outbox, same transaction
+        await record_inbound_row(session, new_id, row, matches)  # webhook outbox, same transaction
     parts = {item.identity_key: item for item in ordered if item.concat is not None}
     new_parts = await _insert_new(session, InboundPart, [_part_row(sim.id, p, now) for p in parts.values()])
     touched = {_group_of(parts[key]) for _, key in new_parts}
     for group in sorted(touched):
         chosen = _one_per_sequence(await _pending_parts(session, sim.id, group))
         if len(chosen) == group[2]:
-            message = await finalize_message(session, sim, chosen, now, incomplete=False)
+            message = await finalize_message(session, sim, chosen, now, incomplete=False, matches=matches)
             final.append(_received(message.id, sim.id, _columns(message)))
     return final
 
@@ -459,7 +462,13 @@ def _received(message_id: int, sim_id: int, row: dict[str, object]) -> MessageRe
 
 
 async def finalize_message(
-    session: AsyncSession, sim: HostedSim, parts: Sequence[InboundPart], now: datetime, *, incomplete: bool
+    session: AsyncSession,
+    sim: HostedSim,
+    parts: Sequence[InboundPart],
+    now: datetime,
+    *,
+    incomplete: bool,
+    matches: OutboxMatches | None = None,
 ) -> Message:
     """Make ONE message row out of the parts of a concatenated SMS, in the caller's transaction.
 
@@ -490,7 +499,7 @@ async def finalize_message(
     await session.execute(
         update(InboundPart).where(InboundPart.id.in_([p.id for p in parts])).values(message_id=message.id)
     )
-    await record_message_inbound(session, message)  # webhook outbox, same transaction
+    await record_message_inbound(session, message, matches=matches)  # webhook outbox, same transaction
     return message
 
 

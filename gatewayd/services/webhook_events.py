@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol
 
-from sqlalchemy import and_, exists, insert, select, true
+from sqlalchemy import Select, and_, exists, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import column, table
 
@@ -82,10 +82,8 @@ def new_event_id() -> str:
     return str(uuid.uuid4())
 
 
-async def _matching_integrations(
-    session: AsyncSession, hosted_sim_id: int, now: datetime, lock_holder: int | None
-) -> list[int]:
-    """Active integrations reached through an active mapping of the SIM's team.
+def _mapping_reaches_sim(sim_id: Any, now: datetime, lock_holder: int | None) -> Any:
+    """The forwarding condition of a mapping for an event on `sim_id` (a value or a column).
 
     `lock_holder` None: lock_required mappings need a live lock held by a team member now.
     Otherwise (lock events) they need `lock_holder` to be a member of the mapped team.
@@ -95,7 +93,7 @@ async def _matching_integrations(
             select(1)
             .select_from(_SIM_LOCKS.join(TeamMembership, TeamMembership.user_id == _SIM_LOCKS.c.user_id))
             .where(
-                _SIM_LOCKS.c.hosted_sim_id == hosted_sim_id,
+                _SIM_LOCKS.c.hosted_sim_id == sim_id,
                 _SIM_LOCKS.c.expires_at > now,
                 TeamMembership.team_id == WebhookMapping.team_id,
             )
@@ -106,8 +104,13 @@ async def _matching_integrations(
                 TeamMembership.user_id == lock_holder, TeamMembership.team_id == WebhookMapping.team_id
             )
         )
-    rows = await session.scalars(
-        select(WebhookIntegration.id)
+    return (WebhookMapping.forwarding_mode == ALWAYS) | held_by_team
+
+
+def _active_routes(*columns: Any) -> Select[Any]:
+    """`columns` of every active integration reached through an active mapping of a SIM's team."""
+    return (
+        select(*columns)
         .join(WebhookMapping, WebhookMapping.webhook_integration_id == WebhookIntegration.id)
         .join(
             SimAssignment,
@@ -116,16 +119,65 @@ async def _matching_integrations(
                 SimAssignment.organization_id == WebhookIntegration.organization_id,
             ),
         )
+        .where(WebhookIntegration.is_active == true(), WebhookMapping.is_active == true())
+        .distinct()
+    )
+
+
+async def _matching_integrations(
+    session: AsyncSession, hosted_sim_id: int, now: datetime, lock_holder: int | None
+) -> list[int]:
+    """Active integrations reached through an active mapping of the SIM's team, ordered by id."""
+    rows = await session.scalars(
+        _active_routes(WebhookIntegration.id)
         .where(
             SimAssignment.hosted_sim_id == hosted_sim_id,
-            WebhookIntegration.is_active == true(),
-            WebhookMapping.is_active == true(),
-            (WebhookMapping.forwarding_mode == ALWAYS) | held_by_team,
+            _mapping_reaches_sim(hosted_sim_id, now, lock_holder),
         )
-        .distinct()
         .order_by(WebhookIntegration.id)
     )
     return list(rows)
+
+
+async def _message_matches_of_sims(
+    session: AsyncSession, sim_ids: Collection[int], now: datetime
+) -> dict[int, list[int]]:
+    """`_matching_integrations(..., lock_holder=None)` for many SIMs in ONE query: SIM → ordered ids."""
+    matched: dict[int, list[int]] = {sim_id: [] for sim_id in sim_ids}
+    rows = await session.execute(
+        _active_routes(SimAssignment.hosted_sim_id, WebhookIntegration.id)
+        .where(
+            SimAssignment.hosted_sim_id.in_(sorted(matched)),
+            _mapping_reaches_sim(SimAssignment.hosted_sim_id, now, None),
+        )
+        .order_by(SimAssignment.hosted_sim_id, WebhookIntegration.id)
+    )
+    for sim_id, integration_id in rows:
+        matched[sim_id].append(integration_id)
+    return matched
+
+
+class OutboxMatches:
+    """The integrations a message event on each SIM reaches, looked up once per SIM and moment for ONE
+    transaction (ingest commits up to 256 SMS from many modems at once: issue 3's profile showed one
+    query per message). Create one per transaction and drop it at the end: a later transaction must look
+    again, because locks, mappings and integrations change between transactions, never inside ingest's.
+    """
+
+    def __init__(self, expected_sims: Iterable[int] = ()) -> None:
+        self._expected = set(expected_sims)
+        self._known: dict[tuple[int, datetime], list[int]] = {}
+
+    async def for_message(self, session: AsyncSession, hosted_sim_id: int, now: datetime) -> list[int]:
+        """Integration ids (ordered) that a message event on the SIM at `now` reaches; the first miss
+        looks up every expected SIM not known yet for that moment in one query."""
+        found = self._known.get((hosted_sim_id, now))
+        if found is None:
+            wanted = {hosted_sim_id} | {s for s in self._expected if (s, now) not in self._known}
+            for sim_id, ids in (await _message_matches_of_sims(session, wanted, now)).items():
+                self._known[(sim_id, now)] = ids
+            found = self._known[(hosted_sim_id, now)]
+        return found
 
 
 async def _write(
@@ -146,11 +198,16 @@ async def _write(
 
 
 async def record_message_inbound(
-    session: AsyncSession, message: InboundMessage, *, now: datetime | None = None
+    session: AsyncSession,
+    message: InboundMessage,
+    *,
+    now: datetime | None = None,
+    matches: OutboxMatches | None = None,
 ) -> int:
     """One `message.inbound` delivery per matching integration; returns how many were written.
 
-    `now` defaults to the message's `created_at` (the same clock that stored it).
+    `now` defaults to the message's `created_at` (the same clock that stored it). `matches`: the
+    transaction's lookup cache (many messages in one transaction); None looks up afresh.
     """
     if message.hosted_sim_id is None:
         return 0
@@ -159,7 +216,7 @@ async def record_message_inbound(
         "message_id": message.id, "hosted_sim_id": message.hosted_sim_id, "from": message.sender,
         "to": message.recipient, "body": message.text, "received_at": iso_utc(message.received_at),
     }  # fmt: skip
-    matching = await _matching_integrations(session, message.hosted_sim_id, at, None)
+    matching = await (matches or OutboxMatches()).for_message(session, message.hosted_sim_id, at)
     return await _write(session, matching, MESSAGE_INBOUND, data, at)
 
 
@@ -185,7 +242,7 @@ async def record_message_delivery(
         "error": error,
         "changed_at": iso_utc(now),
     }
-    matching = await _matching_integrations(session, hosted_sim_id, now, None)
+    matching = await OutboxMatches().for_message(session, hosted_sim_id, now)
     return await _write(session, matching, MESSAGE_DELIVERY, data, now)
 
 
@@ -265,12 +322,14 @@ async def record_locks_ended(
     return written
 
 
-async def record_inbound_row(session: AsyncSession, message_id: int, row: Mapping[str, Any]) -> int:
+async def record_inbound_row(
+    session: AsyncSession, message_id: int, row: Mapping[str, Any], matches: OutboxMatches | None = None
+) -> int:
     """`record_message_inbound` for a message inserted as a column dict (the single-SMS path)."""
     return await record_message_inbound(session, _StoredInbound(
         id=message_id, hosted_sim_id=row.get("hosted_sim_id"), sender=row.get("sender"),
         recipient=row.get("recipient"), text=row.get("text"), received_at=row.get("received_at"),
-        created_at=row["created_at"]))  # fmt: skip
+        created_at=row["created_at"]), matches=matches)  # fmt: skip
 
 
 @dataclass(frozen=True)
