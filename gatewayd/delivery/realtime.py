@@ -1,8 +1,9 @@
 """Domain events → Pusher channel events on the user channels of exactly the users allowed to see them.
 
 Subscribes to the `EventBus` (events arrive after their commit) and asks the audience service who may see the
-SIM at that moment. It publishes through a `ChannelPublisher` (the API's hub), so it never imports the API and
-a cross-process hub can replace the local one. Best effort, like the bus: webhooks are the durable path.
+SIM at that moment (remembered per SIM for about a second; a lock event makes it ask afresh). It publishes
+through a `ChannelPublisher` (the API's hub), so it never imports the API and a cross-process hub can replace
+the local one. Best effort, like the bus: webhooks are the durable path.
 """
 
 from __future__ import annotations
@@ -133,9 +134,12 @@ class RealtimeFanout:
             case MessageReceived() | MessageStatusChanged():
                 if event.hosted_sim_id is None:
                     return frozenset()
-                return (await self._audience.of_sim(event.hosted_sim_id)).message_readers
+                return (await self._audience.of_sim_recent(event.hosted_sim_id)).message_readers
             case SimLocked() | SimUnlocked():
-                return (await self._audience.of_sim(event.hosted_sim_id)).viewers
+                # The lock changed: the SIM's message readers did too. Events come in bus order, so
+                # every message event after this one sees the new lock (services/audience.py).
+                self._audience.forget(event.hosted_sim_id)
+                return (await self._audience.of_sim_recent(event.hosted_sim_id)).viewers
             case DeviceStatusChanged():
                 return await self._audience.of_device(event.organization_id, event.hosted_sim_ids)
         return frozenset()
