@@ -24,7 +24,12 @@ from gatewayd.clock import Clock
 from gatewayd.events import EventBus, MessageReceived
 from gatewayd.services.outbound import OutboundService
 from gatewayd.services.views import ModemView
-from gatewayd.services.webhook_events import OutboxMatches, record_inbound_row, record_message_inbound
+from gatewayd.services.webhook_events import (
+    OutboxMatches,
+    outbox_batch,
+    record_inbound_row,
+    record_message_inbound,
+)
 from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.models import HostedSim, Message, Modem
 from gatewayd.store.models_engine import InboundPart, ModemHealth
@@ -253,9 +258,9 @@ class GatewayRecorder:
     ) -> list[tuple[list[int], list[MessageReceived]]]:
         now = self._clock.now()
         results: list[tuple[list[int], list[MessageReceived]]] = []
-        async with write_transaction(self._sessions) as session:
-            # The webhook matches of every SIM in the group: one query per transaction, not per message.
-            matches = OutboxMatches(batch.hosted_sim_id for batch in group)
+        async with write_transaction(self._sessions) as session, outbox_batch(
+            session, (batch.hosted_sim_id for batch in group)
+        ) as matches:  # webhook matches: one query for the group's SIMs; delivery rows: one INSERT
             for batch in group:
                 sim = await session.get(HostedSim, batch.hosted_sim_id)
                 if sim is None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol
@@ -162,11 +163,13 @@ class OutboxMatches:
     transaction (ingest commits up to 256 SMS from many modems at once: issue 3's profile showed one
     query per message). Create one per transaction and drop it at the end: a later transaction must look
     again, because locks, mappings and integrations change between transactions, never inside ingest's.
+    Made by `outbox_batch`, it also holds the delivery rows back to write them in one statement.
     """
 
-    def __init__(self, expected_sims: Iterable[int] = ()) -> None:
+    def __init__(self, expected_sims: Iterable[int] = (), *, hold_rows: bool = False) -> None:
         self._expected = set(expected_sims)
         self._known: dict[tuple[int, datetime], list[int]] = {}
+        self._held_rows: list[dict[str, Any]] | None = [] if hold_rows else None  # None: write at once
 
     async def for_message(self, session: AsyncSession, hosted_sim_id: int, now: datetime) -> list[int]:
         """Integration ids (ordered) that a message event on the SIM at `now` reaches; the first miss
@@ -179,12 +182,31 @@ class OutboxMatches:
             found = self._known[(hosted_sim_id, now)]
         return found
 
+    async def write(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        if self._held_rows is None:
+            await _insert(session, rows)
+        else:
+            self._held_rows += rows
 
-async def _write(
-    session: AsyncSession, integration_ids: list[int], event: str, data: Mapping[str, Any], now: datetime
-) -> int:
-    if not integration_ids:
-        return 0
+    async def write_held(self, session: AsyncSession) -> None:
+        """Insert the rows held back so far, in the order they were recorded (one statement)."""
+        if self._held_rows:
+            rows, self._held_rows = self._held_rows, []
+            await _insert(session, rows)
+
+
+@asynccontextmanager
+async def outbox_batch(session: AsyncSession, expected_sims: Iterable[int]) -> AsyncIterator[OutboxMatches]:
+    """OutboxMatches for the block's transaction whose delivery rows are written together when the block
+    ends without an error (still inside the transaction: they commit with the messages or not at all)."""
+    matches = OutboxMatches(expected_sims, hold_rows=True)
+    yield matches
+    await matches.write_held(session)
+
+
+def _delivery_rows(
+    integration_ids: list[int], event: str, data: Mapping[str, Any], now: datetime
+) -> list[dict[str, Any]]:
     rows = []
     for integration_id in integration_ids:
         event_id = new_event_id()
@@ -193,7 +215,19 @@ async def _write(
             "body": envelope(event, event_id, now, data), "status": "pending", "attempt": 0,
             "next_attempt_at": now, "created_at": now, "updated_at": now,
         })  # fmt: skip
-    await session.execute(insert(WebhookDelivery), rows)
+    return rows
+
+
+async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(WebhookDelivery), rows)
+
+
+async def _write(
+    session: AsyncSession, integration_ids: list[int], event: str, data: Mapping[str, Any], now: datetime
+) -> int:
+    rows = _delivery_rows(integration_ids, event, data, now)
+    await _insert(session, rows)
     return len(rows)
 
 
@@ -212,12 +246,17 @@ async def record_message_inbound(
     if message.hosted_sim_id is None:
         return 0
     at = now or message.created_at
+    matches = matches or OutboxMatches()
+    matching = await matches.for_message(session, message.hosted_sim_id, at)
+    if not matching:
+        return 0
     data = {
         "message_id": message.id, "hosted_sim_id": message.hosted_sim_id, "from": message.sender,
         "to": message.recipient, "body": message.text, "received_at": iso_utc(message.received_at),
     }  # fmt: skip
-    matching = await (matches or OutboxMatches()).for_message(session, message.hosted_sim_id, at)
-    return await _write(session, matching, MESSAGE_INBOUND, data, at)
+    rows = _delivery_rows(matching, MESSAGE_INBOUND, data, at)
+    await matches.write(session, rows)
+    return len(rows)
 
 
 async def record_message_delivery(

@@ -29,13 +29,13 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 @contextmanager
-def route_queries(rig: Rig) -> Iterator[list[str]]:
-    """The SQL statements that read webhook routes while the block runs."""
+def route_queries(rig: Rig, kind: str = "SELECT", table: str = "webhook_mappings") -> Iterator[list[str]]:
+    """The SQL statements of `kind` that name `table` while the block runs (default: route reads)."""
     engine = rig.sessions.kw["bind"].sync_engine
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "webhook_mappings" in statement:
+        if statement.lstrip().upper().startswith(kind) and table in statement:
             seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", record)
@@ -116,7 +116,7 @@ async def test_a_group_commit_over_many_sims_writes_exactly_the_matching_deliver
     gated = await rig.integration("/gated", mode="lock_required")
     sims = await sims_in_every_situation(rig)
     gateway = rig.services.gateway
-    with route_queries(rig) as queries:
+    with route_queries(rig) as queries, route_queries(rig, "INSERT", "webhook_deliveries") as inserts:
         # Hold the writer turn: the first batch waits for it alone, the other five queue up behind it
         # and are committed together as ONE group in the next transaction.
         async with asyncio.timeout(10):
@@ -126,6 +126,7 @@ async def test_a_group_commit_over_many_sims_writes_exactly_the_matching_deliver
                     await asyncio.sleep(0)
             await asyncio.gather(*stored)
     assert len(queries) == 2  # one per transaction, not one per message
+    assert len(inserts) == 2  # the delivery rows too
     async with read_transaction(rig.sessions) as session:
         rows = await session.execute(
             select(
