@@ -11,6 +11,7 @@ interval plus jitter, hourly and daily part quotas, field-lessons.md #14) decide
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from gatewayd.at.codes import SendFailureKind, classify_send_failure
 from gatewayd.at.commands import AtParseError
 from gatewayd.at.sms_commands import build_cmgs, parse_cmgs
 from gatewayd.clock import Clock
+from gatewayd.events import EventBus, MessageStatusChanged
 from gatewayd.modem.driver import CommandRejected, LinkLost, ModemDriver, ModemError
 from gatewayd.modem.inbox import describe_rejection
 from gatewayd.modem.observer import ModemObserver, NullObserver
@@ -164,3 +166,42 @@ class Outbox:
         log.info("%s: message %d will be retried in %.0f s: %s", self._name, claimed.id, delay, reason)
         await self._outbound.retry_later(claimed.id, self._sim, reason, delay)
         self._observer.sms_sent(self._name, self._sim, "retry")
+
+
+class OutboxWakeRoutes:
+    """Hosted SIM id → the outbox wake event of the supervisor serving that SIM now.
+
+    Supervisors attach while a session is ready and detach when it ends; one bus listener (`listen`, run
+    by the registry) wakes only the owner, so a `queued` event costs one dict lookup, not one task per modem.
+    """
+
+    def __init__(self) -> None:
+        self._wakes: dict[int, asyncio.Event] = {}
+
+    def attach(self, hosted_sim_id: int, wake: asyncio.Event) -> None:
+        self._wakes[hosted_sim_id] = wake
+
+    def detach(self, hosted_sim_id: int, wake: asyncio.Event) -> None:
+        """Forget the route unless another supervisor took the SIM over since (a moved SIM)."""
+        if self._wakes.get(hosted_sim_id) is wake:
+            del self._wakes[hosted_sim_id]
+
+    def wake(self, hosted_sim_id: int) -> bool:
+        """Wake the outbox serving `hosted_sim_id`; False when no supervisor here serves it."""
+        wake = self._wakes.get(hosted_sim_id)
+        if wake is None:
+            return False
+        wake.set()
+        return True
+
+    async def listen(self, bus: EventBus) -> None:
+        """Route every `queued` status change until cancelled (the periodic check covers lost events)."""
+        subscription = bus.subscribe()
+        try:
+            async for event in subscription:
+                if not isinstance(event, MessageStatusChanged) or event.status != "queued":
+                    continue
+                if event.hosted_sim_id is not None:
+                    self.wake(event.hosted_sim_id)
+        finally:
+            subscription.close()

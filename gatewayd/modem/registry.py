@@ -1,7 +1,8 @@
 """The set of modems this gateway drives: one supervisor task per port, owned and awaited here.
 
 Ports come from configuration, the simulator, or hotplug; removing a port stops its supervisor. Nothing
-here talks to a modem: it starts, stops and lists supervisors.
+here talks to a modem: it starts, stops and lists supervisors, and routes `queued` events to them through
+one bus subscription (OutboxWakeRoutes).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from gatewayd.clock import Clock
 from gatewayd.hardware.profile import ModemProfile
 from gatewayd.modem.observer import ModemObserver
+from gatewayd.modem.outbox import OutboxWakeRoutes
 from gatewayd.modem.supervisor import ModemStatus, ModemSupervisor, SupervisorSettings
 from gatewayd.services.gateway import GatewayRecorder
 
@@ -48,6 +50,8 @@ class ModemRegistry:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._places: dict[str, tuple[str, str | None, str | None]] = {}  # port → profile, usb path, slot
         self._accepting = True
+        self._wake_routes = OutboxWakeRoutes()
+        self._wake_listener: asyncio.Task[None] | None = None  # started with the first supervisor
 
     def add(
         self, port: str, profile: ModemProfile, *, usb_path: str | None = None, slot: str | None = None
@@ -59,13 +63,20 @@ class ModemRegistry:
             return self._supervisors[port]
         supervisor = ModemSupervisor(
             port, profile, self._recorder, self._clock, self._settings, usb_path=usb_path,
-            observer=self._observer, slot=slot,
+            observer=self._observer, slot=slot, wake_routes=self._wake_routes,
         )
+        self._start_wake_listener()
         self._supervisors[port] = supervisor
         self._places[port] = (profile.name, usb_path, slot)
         task = asyncio.create_task(self._guard(supervisor), name=f"modem {port}")
         self._tasks[port] = task
         return supervisor
+
+    def _start_wake_listener(self) -> None:
+        """One subscription for all supervisors: one each woke 256 tasks per event at 256 modems."""
+        bus = self._recorder.bus
+        if self._wake_listener is None and bus is not None:
+            self._wake_listener = asyncio.create_task(self._wake_routes.listen(bus), name="outbox wakes")
 
     async def remove(self, port: str) -> None:
         supervisor = self._supervisors.pop(port, None)
@@ -96,6 +107,10 @@ class ModemRegistry:
         supervisors, tasks = self._supervisors, self._tasks
         self._supervisors, self._tasks, self._places = {}, {}, {}
         await asyncio.gather(*(self._stop(supervisors[port], tasks[port]) for port in tasks))
+        listener, self._wake_listener = self._wake_listener, None
+        if listener is not None:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
 
     async def _stop(self, supervisor: ModemSupervisor, task: asyncio.Task[None]) -> None:
         supervisor.stop()

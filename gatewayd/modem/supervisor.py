@@ -21,13 +21,12 @@ from typing import Any, TypeVar
 from gatewayd.at import commands as at
 from gatewayd.at.session import DEFAULT_LATE_RESPONSE_GRACE_S, AtSession, UnsolicitedResult
 from gatewayd.clock import Clock
-from gatewayd.events import MessageStatusChanged
 from gatewayd.hardware.matching import profile_for_model
 from gatewayd.hardware.profile import ModemProfile
 from gatewayd.modem.driver import CommandRejected, CommandTimeout, LinkLost, ModemDriver, ModemError
 from gatewayd.modem.inbox import Inbox
 from gatewayd.modem.observer import ModemObserver, NullObserver
-from gatewayd.modem.outbox import Outbox, SendPolicy
+from gatewayd.modem.outbox import Outbox, OutboxWakeRoutes, SendPolicy
 from gatewayd.modem.pin import unlock_sim
 from gatewayd.modem.recovery import RecoveryLadder, reset_usb_device, usb_authorized_file
 from gatewayd.modem.serving import ServeIntervals, SessionWork
@@ -99,6 +98,7 @@ class ModemSupervisor:
         usb_path: str | None = None,
         observer: ModemObserver | None = None,
         slot: str | None = None,
+        wake_routes: OutboxWakeRoutes | None = None,
     ) -> None:
         self.port = port
         self.usb_path = usb_path  # stable identity of the USB port (udev ID_PATH), when known
@@ -113,6 +113,9 @@ class ModemSupervisor:
         self.status = ModemStatus(port=port, since=clock.now())
         self.ready = asyncio.Event()  # set whenever a session reaches `ready`
         self._outbox_wake = asyncio.Event()
+        # Shared with the registry, whose one bus listener routes `queued` events; None: a supervisor
+        # driven on its own (tests, tools) listens for its SIM itself.
+        self._wake_routes = wake_routes
         self._pin_rejected = False  # once rejected, never entered again by this process (PUK guard)
         self._ladder = RecoveryLadder(usb_reset_possible=usb_authorized_file(port) is not None)
         self._ready_since: float | None = None
@@ -229,30 +232,28 @@ class ModemSupervisor:
             self._set_state("ready", "")
             self._ready_since = asyncio.get_running_loop().time()
             self.ready.set()
-            # Owned here: cancelled and awaited when the session ends, whatever ends it.
-            listener = asyncio.create_task(self._listen_for_queued(self.status.hosted_sim_id))
-            try:
+            async with self._routed_wake(self.status.hosted_sim_id):
                 await work.serve(closed)
-            finally:
+
+    @contextlib.asynccontextmanager
+    async def _routed_wake(self, hosted_sim_id: int) -> AsyncIterator[None]:
+        """While serving, a `queued` event for this SIM sets the outbox wake (shared routes, or our own)."""
+        routes, listener = self._wake_routes, None
+        bus = self._recorder.bus
+        if routes is None and bus is not None:
+            routes = OutboxWakeRoutes()
+            # Owned here: cancelled and awaited when the session ends, whatever ends it.
+            listener = asyncio.create_task(routes.listen(bus))
+        if routes is not None:
+            routes.attach(hosted_sim_id, self._outbox_wake)
+        try:
+            yield
+        finally:
+            if routes is not None:
+                routes.detach(hosted_sim_id, self._outbox_wake)
+            if listener is not None:
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
-
-    async def _listen_for_queued(self, hosted_sim_id: int) -> None:
-        """Wake the outbox when a message for this SIM is queued (the periodic check covers lost events)."""
-        bus = self._recorder.bus
-        if bus is None:
-            return
-        subscription = bus.subscribe()
-        try:
-            async for event in subscription:
-                if (
-                    isinstance(event, MessageStatusChanged)
-                    and event.hosted_sim_id == hosted_sim_id
-                    and event.status == "queued"
-                ):
-                    self._outbox_wake.set()
-        finally:
-            subscription.close()
 
     async def _initialise(self, driver: ModemDriver) -> None:
         timeout = self._profile.timeouts.default_s
