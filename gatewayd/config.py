@@ -49,6 +49,7 @@ class GatewaySection:
     host_name: str = ""
     heartbeat_interval_s: float = 5.0
     host_stale_after_s: float = 15.0
+    metrics_listen: str = ""  # HOST:PORT where `simrelay gateway` serves /metrics; empty: not served
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ _CHECKS: Mapping[str, Callable[[Any], str | None]] = {
     "engine.send_hourly_quota": _non_negative,
     "engine.send_daily_quota": _non_negative,
     "simulate.control": _check_listen,
+    "gateway.metrics_listen": lambda value: _check_listen(value) if value else None,
     "log.level": _check_level,
     "locks.default_ttl_s": lambda value: None if 1 <= value <= 86_400 else "expected 1 to 86400 seconds",
     "locks.sweep_interval_s": _positive,

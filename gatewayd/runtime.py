@@ -168,7 +168,7 @@ class Runtime:
                 runner = await self._start_http(services, realtime)
                 stack.push_async_callback(runner.cleanup)
                 base_url = public_base_url(settings)
-            elif self.rack is not None:  # a gateway host is scraped too: its modems' metrics live here
+            elif self.rack is not None and settings.gateway.metrics_listen:  # rack hosts are scraped too
                 runner = await self._start_metrics_http()
                 stack.push_async_callback(runner.cleanup)
             yield Running(
@@ -246,19 +246,19 @@ class Runtime:
         )
         if self.rack is not None:
             api_metrics.install(app, self.rack.metrics)
-        return await self._serve(app)
+        return await self._serve(app, settings.api.listen)
 
     async def _start_metrics_http(self) -> web.AppRunner:
-        """`simrelay gateway` serves only `/metrics`, on `api.listen`, for Prometheus."""
+        """`simrelay gateway` serves only `/metrics`, on `gateway.metrics_listen`, for Prometheus."""
         assert self.rack is not None
         app = web.Application()
         api_metrics.install(app, self.rack.metrics)
-        return await self._serve(app)
+        return await self._serve(app, self.settings.gateway.metrics_listen)
 
-    async def _serve(self, app: web.Application) -> web.AppRunner:
+    async def _serve(self, app: web.Application, listen: str) -> web.AppRunner:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_DRAIN_S)
         await runner.setup()
-        host, _, port = self.settings.api.listen.rpartition(":")
+        host, _, port = listen.rpartition(":")
         await web.TCPSite(runner, host.strip("[]"), int(port)).start()
         return runner
 

@@ -16,7 +16,7 @@ async def test_gateway_role_serves_metrics_of_its_modems(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port, control = free_port(), free_port()
-    monkeypatch.setenv("SIMRELAY_API_LISTEN", f"127.0.0.1:{port}")
+    monkeypatch.setenv("SIMRELAY_GATEWAY_METRICS_LISTEN", f"127.0.0.1:{port}")
     args = [
         "gateway",
         "--simulate",
