@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from gatewayd.store.engine import create_engine, session_factory
 from gatewayd.store.models import Message
 from tests.api.conftest import NOW, ClientFactory, Seeded
 from tests.api.contract import ApiClient, Contract
+from tests.system.conftest import free_port
 
 TWILIO_NUMBER = "+12025551234"
 TWILIO_TOKEN = "twilio-auth-token-for-tests"
@@ -50,11 +50,6 @@ class Inbox:
         self.arrived.set()
         return "250 OK"
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

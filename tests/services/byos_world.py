@@ -5,7 +5,6 @@ through the real grant code, a device registered and verified through the servic
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from gatewayd.services.notifications import SmtpOptions
 from gatewayd.services.views import Principal
 from tests.services.conftest import Stack
 from tests.services.world import PASSWORD, Org, organization
+from tests.system.conftest import free_port
 
 TWILIO_NUMBER = "+12025551234"
 TWILIO_TOKEN = "twilio-auth-token-for-service-tests"
@@ -46,11 +46,6 @@ class Mailbox:
         self.accepted.append(envelope.content)  # type: ignore[attr-defined]
         return "250 OK"
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
