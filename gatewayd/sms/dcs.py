@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gatewayd.sms.model import Encoding
+from gatewayd.sms.octets import OctetReader
 
 _ALPHABET_BY_BITS = {0b00: Encoding.GSM7, 0b01: Encoding.BINARY, 0b10: Encoding.UCS2}
 _DCS_FOR_ENCODING = {Encoding.GSM7: 0x00, Encoding.UCS2: 0x08, Encoding.BINARY: 0x04}
@@ -47,3 +48,12 @@ def interpret(dcs: int) -> DataCoding:
 def build(encoding: Encoding) -> int:
     """The plain general-group DCS for an encoding, no message class."""
     return _DCS_FOR_ENCODING[encoding]
+
+
+def read_coding(reader: OctetReader) -> tuple[int, DataCoding]:
+    """Read TP-DCS at the reader's position: (the octet, what it means); compressed data is a PduError."""
+    octet = reader.octet("TP-DCS")
+    try:
+        return octet, interpret(octet)
+    except CompressedDataError as error:
+        raise reader.error(str(error)) from None

@@ -21,11 +21,7 @@ def read_deliver(reader: OctetReader, smsc: str | None) -> Deliver:
     first_octet = reader.octet("TP-MTI octet")
     sender, sender_type = address.read_address(reader, "TP-OA")
     protocol_id = reader.octet("TP-PID")
-    coding_octet = reader.octet("TP-DCS")
-    try:
-        coding = dcs.interpret(coding_octet)
-    except dcs.CompressedDataError as error:
-        raise reader.error(str(error)) from None
+    coding_octet, coding = dcs.read_coding(reader)
     sc_timestamp = timestamp.read_timestamp(reader, "TP-SCTS")
     user_data = userdata.read_user_data(reader, coding.encoding, has_header=bool(first_octet & _UDHI))
     reader.expect_end("TP-UD")

@@ -94,11 +94,7 @@ def read_submit(reader: OctetReader, smsc: str | None) -> Submit:
     message_reference = reader.octet("TP-MR")
     recipient, recipient_type = address.read_address(reader, "TP-DA")
     protocol_id = reader.octet("TP-PID")
-    coding_octet = reader.octet("TP-DCS")
-    try:
-        coding = dcs.interpret(coding_octet)
-    except dcs.CompressedDataError as error:
-        raise reader.error(str(error)) from None
+    coding_octet, coding = dcs.read_coding(reader)
     validity_minutes = _read_validity(reader, first_octet)
     user_data = userdata.read_user_data(reader, coding.encoding, has_header=bool(first_octet & _UDHI))
     reader.expect_end("TP-UD")
