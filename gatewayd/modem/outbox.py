@@ -171,8 +171,11 @@ class Outbox:
 class OutboxWakeRoutes:
     """Hosted SIM id → the outbox wake event of the supervisor serving that SIM now.
 
-    Supervisors attach while a session is ready and detach when it ends; one bus listener (`listen`, run
-    by the registry) wakes only the owner, so a `queued` event costs one dict lookup, not one task per modem.
+    Supervisors attach while a session is ready and detach when it ends. One bus listener (`listen`) wakes
+    only the owner of a `queued` event, so an event costs one dict lookup, not one task per modem. Under it,
+    the safety net (`check_every`): every `outbox_check_s` ONE read finds the attached SIMs with a due
+    queued message (an event lost, a retry come due) and wakes those; an idle bank does one read per
+    period, not one per SIM. Both run in `run`, owned by the registry (or by a supervisor driven alone).
     """
 
     def __init__(self) -> None:
@@ -194,8 +197,30 @@ class OutboxWakeRoutes:
         wake.set()
         return True
 
+    async def run(self, outbound: OutboundService, check_s: float, bus: EventBus | None) -> None:
+        """Route `queued` events (when there is a bus) and run the periodic check, until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            if bus is not None:
+                group.create_task(self.listen(bus), name="outbox wakes")
+            group.create_task(self.check_every(outbound, check_s), name="outbox check")
+
+    async def check(self, outbound: OutboundService) -> set[int]:
+        """Wake the outbox of every attached SIM that has a due queued message; returns those woken."""
+        due = await outbound.sims_with_due(list(self._wakes))
+        return {sim_id for sim_id in due if self.wake(sim_id)}
+
+    async def check_every(self, outbound: OutboundService, check_s: float) -> None:
+        """`check` every `check_s` until cancelled. A supervisor looks at its outbox when it starts
+        serving, so the first check can wait a period."""
+        while True:
+            await asyncio.sleep(check_s)  # the safety net's cadence, not waiting for something
+            try:
+                await self.check(outbound)
+            except Exception:  # task boundary: a busy or lost database must not end the safety net
+                log.exception("outbox check failed; next one in %.0f s", check_s)
+
     async def listen(self, bus: EventBus) -> None:
-        """Route every `queued` status change until cancelled (the periodic check covers lost events)."""
+        """Route every `queued` status change until cancelled (`check_every` covers lost events)."""
         subscription = bus.subscribe()
         try:
             async for event in subscription:

@@ -1,8 +1,8 @@
 """The set of modems this gateway drives: one supervisor task per port, owned and awaited here.
 
 Ports come from configuration, the simulator, or hotplug; removing a port stops its supervisor. Nothing
-here talks to a modem: it starts, stops and lists supervisors, and routes `queued` events to them through
-one bus subscription (OutboxWakeRoutes).
+here talks to a modem: it starts, stops and lists supervisors, and wakes their outboxes (OutboxWakeRoutes):
+`queued` events through one bus subscription, and the periodic safety net through one read for all SIMs.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class ModemRegistry:
         self._places: dict[str, tuple[str, str | None, str | None]] = {}  # port → profile, usb path, slot
         self._accepting = True
         self._wake_routes = OutboxWakeRoutes()
-        self._wake_listener: asyncio.Task[None] | None = None  # started with the first supervisor
+        self._waker: asyncio.Task[None] | None = None  # started with the first supervisor
 
     def add(
         self, port: str, profile: ModemProfile, *, usb_path: str | None = None, slot: str | None = None
@@ -65,18 +65,21 @@ class ModemRegistry:
             port, profile, self._recorder, self._clock, self._settings, usb_path=usb_path,
             observer=self._observer, slot=slot, wake_routes=self._wake_routes,
         )
-        self._start_wake_listener()
+        self._start_waker()
         self._supervisors[port] = supervisor
         self._places[port] = (profile.name, usb_path, slot)
         task = asyncio.create_task(self._guard(supervisor), name=f"modem {port}")
         self._tasks[port] = task
         return supervisor
 
-    def _start_wake_listener(self) -> None:
-        """One subscription for all supervisors: one each woke 256 tasks per event at 256 modems."""
-        bus = self._recorder.bus
-        if self._wake_listener is None and bus is not None:
-            self._wake_listener = asyncio.create_task(self._wake_routes.listen(bus), name="outbox wakes")
+    def _start_waker(self) -> None:
+        """One subscription and one periodic read for all supervisors: one subscription each woke 256
+        tasks per event at 256 modems, one read each was most of an idle bank's database work."""
+        if self._waker is None:
+            routes = self._wake_routes.run(
+                self._recorder.outbound, self._settings.outbox_check_s, self._recorder.bus
+            )
+            self._waker = asyncio.create_task(routes, name="outbox waker")
 
     async def remove(self, port: str) -> None:
         supervisor = self._supervisors.pop(port, None)
@@ -107,10 +110,10 @@ class ModemRegistry:
         supervisors, tasks = self._supervisors, self._tasks
         self._supervisors, self._tasks, self._places = {}, {}, {}
         await asyncio.gather(*(self._stop(supervisors[port], tasks[port]) for port in tasks))
-        listener, self._wake_listener = self._wake_listener, None
-        if listener is not None:
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+        waker, self._waker = self._waker, None
+        if waker is not None:
+            waker.cancel()
+            await asyncio.gather(waker, return_exceptions=True)
 
     async def _stop(self, supervisor: ModemSupervisor, task: asyncio.Task[None]) -> None:
         supervisor.stop()

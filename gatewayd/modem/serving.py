@@ -1,8 +1,9 @@
 """The steady state of one modem session: route URCs, poll, sweep, expire partial messages, send.
 
 Theory of operation: one loop, the only caller of the driver while the session is ready, so commands stay
-sequential. It waits for the earliest of: a URC, an outbox wake-up (a `queued` event for this SIM), the next
-poll (also the watchdog ping), sweep, reassembly-expiry or outbox check, the port closing, or stop.
+sequential. It waits for the earliest of: a URC, an outbox wake-up (a `queued` event for this SIM, or the
+registry's periodic check finding a due message), the next poll (also the watchdog ping), sweep or
+reassembly expiry, the time a queued message of this SIM is due, the port closing, or stop.
 `+CMTI` bursts are coalesced into one read; a `+CMT`/`+CDS` PDU is committed before `AT+CNMA`; a boot URC
 (`RDY`, `^BOOT`...) means the modem restarted under us and ends the session so it is initialised again.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +45,6 @@ class ServeIntervals:
     poll_s: float
     sweep_s: float
     expiry_s: float
-    outbox_s: float
     reassembly_timeout_s: float
 
 
@@ -81,7 +82,8 @@ class SessionWork:
         loop = asyncio.get_running_loop()
         intervals = self._intervals
         now = loop.time()
-        due = {"poll": now, "sweep": now, "expiry": now, "outbox": now}  # sweep at once: what waited
+        # At once: the sweep (what waited on the modem) and the outbox (what was queued before we served).
+        due = {"poll": now, "sweep": now, "expiry": now, "outbox": now}
         while not self._stopping.is_set() and not closed.done():
             if self._driver.timeouts_in_a_row >= TIMEOUT_STREAK_LIMIT:
                 raise ModemError(
@@ -106,14 +108,15 @@ class SessionWork:
             raise LinkLost(AtCommand("(port)"), "port closed")
 
     async def _send_due(self) -> float:
-        """Send what is due; seconds until the outbox should look again."""
+        """Send what is due; seconds until the outbox should look again by itself (infinite when nothing
+        is queued: a `queued` event or the registry's periodic check wakes it then)."""
         wait = await self._outbox.seconds_until_due()
         if wait == 0.0:
             await self._outbox.send_due()
             wait = await self._outbox.seconds_until_due()
         if wait is None:
-            return self._intervals.outbox_s
-        return min(max(wait, 0.05), self._intervals.outbox_s)
+            return math.inf
+        return max(wait, 0.05)
 
     async def _next_urcs(self, wait_s: float, closed: asyncio.Future[None]) -> list[UnsolicitedResult]:
         getter = asyncio.ensure_future(self._urcs.get())

@@ -75,7 +75,9 @@ class SupervisorSettings:
     profiles: Mapping[str, ModemProfile] = field(default_factory=dict)
     reassembly_timeout_s: float = 600.0
     expiry_check_s: float = 30.0
-    outbox_check_s: float = 30.0  # a lost `queued` event delays a send by at most this
+    # A lost `queued` event delays a send by at most this: the safety net, one read per registry
+    # (OutboxWakeRoutes.check_every), not one per SIM.
+    outbox_check_s: float = 30.0
     send_policy: SendPolicy = field(default_factory=SendPolicy)
     quarantine_s: float = 600.0
     # Recovery pacing (module defaults; tests shorten them): an AT probe's timeout, the pause after a reset
@@ -237,23 +239,23 @@ class ModemSupervisor:
 
     @contextlib.asynccontextmanager
     async def _routed_wake(self, hosted_sim_id: int) -> AsyncIterator[None]:
-        """While serving, a `queued` event for this SIM sets the outbox wake (shared routes, or our own)."""
-        routes, listener = self._wake_routes, None
-        bus = self._recorder.bus
-        if routes is None and bus is not None:
+        """While serving, a `queued` event for this SIM or the periodic check sets the outbox wake
+        (the registry's shared routes, or our own when driven alone)."""
+        routes, waker = self._wake_routes, None
+        if routes is None:
             routes = OutboxWakeRoutes()
             # Owned here: cancelled and awaited when the session ends, whatever ends it.
-            listener = asyncio.create_task(routes.listen(bus))
-        if routes is not None:
-            routes.attach(hosted_sim_id, self._outbox_wake)
+            waker = asyncio.create_task(
+                routes.run(self._recorder.outbound, self._settings.outbox_check_s, self._recorder.bus)
+            )
+        routes.attach(hosted_sim_id, self._outbox_wake)
         try:
             yield
         finally:
-            if routes is not None:
-                routes.detach(hosted_sim_id, self._outbox_wake)
-            if listener is not None:
-                listener.cancel()
-                await asyncio.gather(listener, return_exceptions=True)
+            routes.detach(hosted_sim_id, self._outbox_wake)
+            if waker is not None:
+                waker.cancel()
+                await asyncio.gather(waker, return_exceptions=True)
 
     async def _initialise(self, driver: ModemDriver) -> None:
         timeout = self._profile.timeouts.default_s
@@ -376,7 +378,6 @@ class ModemSupervisor:
                 poll_s=min(settings.poll_interval_s, profile.watchdog_interval_s),
                 sweep_s=settings.sweep_interval_s,
                 expiry_s=min(settings.expiry_check_s, settings.reassembly_timeout_s / 4),
-                outbox_s=settings.outbox_check_s,
                 reassembly_timeout_s=settings.reassembly_timeout_s,
             ),
             poll=lambda: self._poll(driver),

@@ -9,6 +9,7 @@ claimers never both win the same row.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -196,6 +197,26 @@ class OutboundService:
             )
         _publish(self._bus, candidate, hosted_sim_id, "sending", None)
         return claimed
+
+    async def sims_with_due(self, hosted_sim_ids: Collection[int]) -> set[int]:
+        """Which of these SIMs have a queued outbound message that may be tried now: the outbox safety
+        net, one read for a whole gateway (ix_messages_outbound_queue) instead of one per SIM."""
+        if not hosted_sim_ids:
+            return set()
+        now = self._clock.now()
+        due = (Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= now)
+        async with read_transaction(self._sessions) as session:
+            rows = await session.scalars(
+                select(Message.hosted_sim_id)
+                .where(
+                    Message.hosted_sim_id.in_(sorted(hosted_sim_ids)),
+                    Message.status == "queued",
+                    Message.direction == "outbound",
+                    due,
+                )
+                .distinct()
+            )
+            return {sim_id for sim_id in rows if sim_id is not None}
 
     async def next_due_at(self, hosted_sim_id: int) -> datetime | None:
         """When the earliest queued message of this SIM may be tried (None: nothing queued)."""

@@ -1,19 +1,25 @@
-"""A `queued` event wakes only the supervisor serving its SIM, through the registry's one bus subscription."""
+"""A `queued` event wakes only the supervisor serving its SIM, through the registry's one bus subscription;
+under it, one periodic read for all SIMs wakes those with a due message whose event was lost."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+from sqlalchemy import event
+
 from gatewayd.events import LocalEventBus, MessageStatusChanged
 from gatewayd.fakemodem.bank import FakeBank
+from gatewayd.fakemodem.identity import ModemIdentity
 from gatewayd.hardware.loader import load_profiles, shipped_hardware_directory
 from gatewayd.hardware.matching import generic_profile
 from gatewayd.modem.outbox import OutboxWakeRoutes
 from gatewayd.modem.registry import ModemRegistry
 from gatewayd.modem.supervisor import SupervisorSettings
 from gatewayd.services.container import build_services
+from gatewayd.services.outbound import queue_outbound
 from tests.services.conftest import Stack
+from tests.services.world import physical_sim
 from tests.system.conftest import poll_until
 
 MODEMS = 3
@@ -89,3 +95,82 @@ async def test_registry_subscribes_once_and_the_owner_sends_at_once(stack: Stack
             assert not bank[0].modem.submitted and not bank[2].modem.submitted
         finally:
             await registry.close()
+
+
+async def sim(stack: Stack, index: int) -> int:
+    identity = ModemIdentity.for_index(index)
+    return await physical_sim(stack.services, identity.imei, identity.iccid, f"+44770090010{index}")
+
+
+async def test_the_check_wakes_only_attached_sims_with_a_due_message(stack: Stack) -> None:
+    outbound = stack.services.outbound
+    queued, retrying, sent, empty, elsewhere = [await sim(stack, i) for i in range(1, 6)]
+    for sim_id in (queued, retrying, sent, elsewhere):
+        await outbound.queue(hosted_sim_id=sim_id, recipient="+4915112345678", text="hello")
+    for sim_id in (retrying, sent):
+        claimed = await outbound.claim_next(sim_id)
+        assert claimed is not None
+        if sim_id == retrying:
+            await outbound.retry_later(claimed.id, sim_id, "network busy", delay_s=60)
+        else:
+            await outbound.mark_sent(claimed.id, sim_id)
+    routes = OutboxWakeRoutes()
+    wakes = {sim_id: asyncio.Event() for sim_id in (queued, retrying, sent, empty)}  # not `elsewhere`
+    for sim_id, wake in wakes.items():
+        routes.attach(sim_id, wake)
+
+    assert await routes.check(outbound) == {queued}
+    assert [sim_id for sim_id, wake in wakes.items() if wake.is_set()] == [queued]
+    stack.clock.advance(61)  # the retry comes due: the check finds it like a fresh message
+    assert await routes.check(outbound) == {queued, retrying}
+    assert await outbound.sims_with_due([]) == set()
+
+
+def outbox_reads(stack: Stack) -> dict[str, int]:
+    """Counts, from now on, the periodic check's reads and the per-SIM `next_due_at` reads."""
+    counts = {"check": 0, "per_sim": 0}
+    engine = stack.sessions.kw["bind"].sync_engine
+
+    def seen(conn, cursor, statement: str, *args: object) -> None:  # type: ignore[no-untyped-def]
+        if "DISTINCT messages.hosted_sim_id" in statement:
+            counts["check"] += 1
+        elif statement.lstrip().startswith("SELECT messages.next_attempt_at"):
+            counts["per_sim"] += 1
+
+    event.listen(engine, "before_cursor_execute", seen)
+    return counts
+
+
+async def test_a_message_whose_event_was_lost_is_sent_by_the_periodic_check(
+    stack: Stack, tmp_path: Path
+) -> None:
+    services = build_services(stack.sessions, stack.clock, bus=CountingBus())
+    profile = generic_profile(load_profiles(shipped_hardware_directory() / "modems"))
+    settings = SupervisorSettings(poll_interval_s=60, sweep_interval_s=60, outbox_check_s=0.2)
+    registry = ModemRegistry(services.gateway, stack.clock, settings)
+    async with FakeBank(MODEMS, tmp_path) as bank:
+        try:
+            supervisors = [registry.add(str(bank[i].path), profile) for i in range(MODEMS)]
+            async with asyncio.timeout(20):
+                await asyncio.gather(*(s.ready.wait() for s in supervisors))
+            reads = outbox_reads(stack)
+            await poll_until(lambda: _at_least(reads, "check", 5), timeout_s=10)
+            # Each session reads its own queue once when it starts serving; after that only the check.
+            assert reads["per_sim"] <= MODEMS
+            target = supervisors[2].status.hosted_sim_id
+            assert target is not None
+            # Queued with no bus at all: no event, as if it were lost between the API and this gateway.
+            await queue_outbound(stack.sessions, stack.clock, None, hosted_sim_id=target,
+                                 recipient="+4915112345678", text="no event")  # fmt: skip
+
+            async def submitted() -> bool:
+                return bool(bank[2].modem.submitted)
+
+            await poll_until(submitted, timeout_s=10)
+            assert not bank[0].modem.submitted and not bank[1].modem.submitted
+        finally:
+            await registry.close()
+
+
+async def _at_least(counts: dict[str, int], key: str, floor: int) -> bool:
+    return counts[key] >= floor
