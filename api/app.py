@@ -19,6 +19,7 @@ from api.keys import CLOCK, SERVICES, SETTINGS
 from api.permissions import access_for
 from api.pusher import Realtime
 from api.rate_limit import RATE_LIMITER, rate_limit_middleware
+from api.rendered_pages import RENDERED_PAGES, RenderedPages
 from api.settings import ApiSettings
 from gatewayd.clock import Clock, SystemClock
 from gatewayd.services.container import Services
@@ -36,6 +37,7 @@ def create_app(services: Services, settings: ApiSettings, *, clock: Clock | None
     app[SETTINGS] = settings
     app[CLOCK] = clock if clock is not None else SystemClock()
     app[RATE_LIMITER] = RequestRateLimiter(app[CLOCK], settings.rate_limit_per_minute)
+    app[RENDERED_PAGES] = RenderedPages()
     for module in (health, user, auth, sims, locks, messages, api_keys, webhooks, oauth, devices, twilio):
         module.add_routes(app)
     if realtime is not None:  # the Pusher feed, /api/websocket-config and /broadcasting/auth

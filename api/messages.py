@@ -6,10 +6,13 @@ Validates input and serialises; who may see or send what is the service's decisi
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from api.keys import PRINCIPAL, SERVICES, SETTINGS
 from api.pagination import paginated_body, public_url
+from api.rendered_pages import RENDERED_PAGES
 from api.requests import FieldErrors, page_request, read_json_object, string_field
 from api.schemas import message_json
 from api.sims import SIM_ID_PATTERN, sim_id
@@ -20,11 +23,17 @@ async def list_messages(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     wanted = page_request(request.query, default_per_page=settings.default_per_page,
                           max_per_page=settings.max_per_page)
-    page = await request.app[SERVICES].messages.page_for(request[PRINCIPAL], sim_id(request),
-                                                         page=wanted.page, per_page=wanted.per_page)
-    body = paginated_body(page.items, message_json, total=page.total, page=page.page, per_page=page.per_page,
-                          url=public_url(request, settings.public_base_url))
-    return web.json_response(body)
+    sim = sim_id(request)
+    page = await request.app[SERVICES].messages.page_for(request[PRINCIPAL], sim, page=wanted.page,
+                                                         per_page=wanted.per_page)
+    url = public_url(request, settings.public_base_url)
+    rendered = request.app[RENDERED_PAGES]
+    body = rendered.get(sim, str(url), page)  # the same page object again: its bytes are unchanged
+    if body is None:
+        body = json.dumps(paginated_body(page.items, message_json, total=page.total, page=page.page,
+                                         per_page=page.per_page, url=url)).encode()
+        rendered.put(sim, str(url), page, body)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def send_message(request: web.Request) -> web.Response:

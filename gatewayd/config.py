@@ -33,6 +33,9 @@ class ApiSection:
     public_url: str = ""  # what clients are told (websocket-config, OAuth); derived from listen when empty
     max_body_bytes: int = 1_048_576
     rate_limit_per_minute: int = 600  # requests per API key or token per minute (X-RateLimit-*)
+    # A message page read again is served from memory until the SIM's next event; this bounds how long a
+    # page can outlive a lost event (and a SIM's unassignment). 0: every read goes to the database.
+    page_cache_ttl_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,7 @@ _CHECKS: Mapping[str, Callable[[Any], str | None]] = {
     "locks.default_ttl_s": lambda value: None if 1 <= value <= 86_400 else "expected 1 to 86400 seconds",
     "locks.sweep_interval_s": _positive,
     "api.rate_limit_per_minute": _positive,
+    "api.page_cache_ttl_s": _non_negative,
     "webhooks.max_in_flight": _positive,
     "webhooks.max_per_destination": _positive,
     "webhooks.poll_interval_s": _positive,

@@ -153,7 +153,7 @@ class Runtime:
         webhooks = webhook_options(settings.webhooks)
         services = build_services(sessions, self.clock, bus=bus, webhooks=webhooks,
                                   lock_ttl_s=settings.locks.default_ttl_s, byos=byos_options(settings),
-                                  smtp=smtp_options(settings))
+                                  smtp=smtp_options(settings), page_cache_ttl_s=settings.api.page_cache_ttl_s)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
             # Built first: its hub registers a NOTIFY channel that the bus's connection must LISTEN to.
@@ -184,8 +184,11 @@ class Runtime:
         self, stack: contextlib.AsyncExitStack, sessions: async_sessionmaker[AsyncSession], bus: EventBus,
         services: Services, *, realtime: Realtime, webhooks: WebhookOptions,
     ) -> None:
-        """The API side's tasks: realtime feed, webhook worker, lock sweep, gateway-host sweep."""
+        """The API side's tasks: realtime feed, webhook worker, lock sweep, gateway-host sweep, and the
+        event stream that keeps the message-page cache honest."""
         settings = self.settings
+        pages = services.messages.follow_changes(bus)
+        stack.push_async_callback(_cancel_and_wait, asyncio.create_task(pages, name="page-cache"))
         # The feed subscribes before any modem runs, so no event of this start is missed.
         hub = realtime.server.hub  # every API process gets every domain event: fan out here only
         publisher = LocalPublisher(hub) if isinstance(hub, RelayedHub) else hub

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from api.app import create_app
 from api.settings import ApiSettings
 from gatewayd.clock import SystemClock
+from gatewayd.events import LocalEventBus
 from gatewayd.services.container import build_services
 from gatewayd.store.engine import create_engine, session_factory, write_transaction
 from gatewayd.store.migrate import upgrade
@@ -75,12 +76,16 @@ async def seed(url: str) -> tuple[int, str]:
 def serve_api(url: str, port: int) -> None:
     async def main() -> None:
         engine = create_engine(url)
-        app = create_app(build_services(session_factory(engine), SystemClock()),
-                         ApiSettings(rate_limit_per_minute=10_000_000))
+        bus = LocalEventBus()
+        services = build_services(session_factory(engine), SystemClock(), bus=bus)
+        # As the runtime's API role does: the message-page cache follows the bus the services publish on.
+        follower = asyncio.create_task(services.messages.follow_changes(bus))
+        app = create_app(services, ApiSettings(rate_limit_per_minute=10_000_000))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         await asyncio.Event().wait()
+        follower.cancel()
 
     asyncio.run(main())
 

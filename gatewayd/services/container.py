@@ -25,6 +25,7 @@ from gatewayd.services.messages import MessageService
 from gatewayd.services.notifications import OfflineNotifier, SmtpOptions
 from gatewayd.services.oauth import OAuthService
 from gatewayd.services.outbound import OutboundService
+from gatewayd.services.page_cache import DEFAULT_TTL_S, MessagePageCache
 from gatewayd.services.sim_cards import SimCardService
 from gatewayd.services.sims import SimService
 from gatewayd.services.throttle import LoginThrottle
@@ -55,7 +56,7 @@ class Services:
 def build_services(
     sessions: async_sessionmaker[AsyncSession], clock: Clock, *, bus: EventBus | None = None,
     lock_ttl_s: int = DEFAULT_LOCK_TTL_S, webhooks: WebhookOptions | None = None,
-    byos: ByosOptions | None = None, smtp: SmtpOptions | None = None,
+    byos: ByosOptions | None = None, smtp: SmtpOptions | None = None, page_cache_ttl_s: float = DEFAULT_TTL_S,
 ) -> Services:
     # Without a bus (tests, admin CLI) events go to a private bus that nobody listens to.
     events = bus if bus is not None else LocalEventBus()
@@ -68,7 +69,7 @@ def build_services(
         auth=auth,
         accounts=AccountService(sessions, clock, auth.pending_api_key_use),
         sims=SimService(sessions, clock),
-        messages=MessageService(sessions, clock, events),
+        messages=MessageService(sessions, clock, events, MessagePageCache(clock, ttl_s=page_cache_ttl_s)),
         health=HealthService(sessions),
         gateway=gateway,
         admin=AdminService(sessions, clock),

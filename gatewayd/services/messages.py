@@ -16,6 +16,7 @@ from gatewayd.clock import Clock
 from gatewayd.errors import Conflict, NotFound, ValidationFailed
 from gatewayd.events import EventBus, MessageStatusChanged
 from gatewayd.services.locks import held_by_other, live_lock_for
+from gatewayd.services.page_cache import MessagePageCache
 from gatewayd.services.sims import require_visible_sim
 from gatewayd.services.views import MessageView, Page, Principal
 from gatewayd.sms.segments import choose_encoding, segment_count
@@ -85,10 +86,17 @@ def message_view_of_row(row: tuple[Any, ...]) -> MessageView:
 
 
 class MessageService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, bus: EventBus) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, bus: EventBus,
+                 pages: MessagePageCache[Page[MessageView]] | None = None) -> None:
         self._sessions = sessions
         self._clock = clock
         self._bus = bus
+        # Inactive until the runtime runs `follow_changes` (pages.follow) with the bus writers publish on.
+        self.pages = pages if pages is not None else MessagePageCache(clock)
+
+    async def follow_changes(self, bus: EventBus) -> None:
+        """Serve repeated page reads from memory while this runs (services/page_cache.py)."""
+        await self.pages.follow(bus)
 
     async def page_for(
         self, principal: Principal, sim_id: int, *, page: int, per_page: int
@@ -102,17 +110,30 @@ class MessageService:
                 {"per_page": [f"The per page must be between 1 and {MAX_PER_PAGE} (got {per_page})."]}
             )
         user_id = None if principal.auth_type == "api_key" else principal.user_id  # keys see the org
+        org_id = principal.organization_id
+        if self.pages.seen_visible(org_id, user_id, sim_id):
+            cached = self.pages.get(sim_id, page, per_page)
+            if cached is not None:
+                lock = cached.lock
+                live = lock is not None and lock.expires_at > self._clock.now()
+                if live and lock is not None and lock.user_id != principal.user_id:
+                    raise held_by_other(lock)
+                return cached.page
+        generation = self.pages.generation(sim_id)  # before the read: a change during it is not missed
         async with read_transaction(self._sessions) as session:
-            head = await message_queries.page_head(session, sim_id, organization_id=principal.organization_id,
+            head = await message_queries.page_head(session, sim_id, organization_id=org_id,
                                                    user_id=user_id, now=self._clock.now())
             if not head.visible:
                 raise NotFound(f"No hosted SIM {sim_id}.")
+            self.pages.note_visible(org_id, user_id, sim_id)
             if head.lock is not None and head.lock.user_id != principal.user_id:
                 raise held_by_other(head.lock)
             rows = await message_queries.page_rows(session, sim_id, offset=(page - 1) * per_page,
                                                    limit=per_page)
-        return Page(items=[message_view_of_row(row) for row in rows], total=head.total, page=page,
-                    per_page=per_page)
+        result = Page(items=[message_view_of_row(row) for row in rows], total=head.total, page=page,
+                      per_page=per_page)
+        self.pages.put(sim_id, page, per_page, generation=generation, value=result, lock=head.lock)
+        return result
 
     async def send(self, principal: Principal, sim_id: int, *, to: str, text: str) -> MessageView:
         """Queue an SMS for the gateway that owns the SIM; the caller must hold the SIM's live lock.
