@@ -117,3 +117,9 @@ class LocalEventBus:
         subscription = _LocalSubscription(self, self._queue_size)
         self._subscribers.add(subscription)
         return subscription
+
+    def events_may_be_lost(self) -> None:
+        """Tell every subscriber (`overflowed`) that events may have been lost upstream of this bus,
+        e.g. while the connection that carries other processes' events was down."""
+        for subscriber in self._subscribers:
+            subscriber.overflowed = True

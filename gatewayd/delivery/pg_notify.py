@@ -198,6 +198,7 @@ class PgEventBus:
                     log.warning("event bus: PostgreSQL connection lost (%s); reconnect in %.1f s", exc, delay)
                 self.listening.clear()
                 self.reconnects += 1
+                self._local.events_may_be_lost()  # other processes' events while we were not listening
                 await asyncio.sleep(delay)  # reconnect backoff, not waiting for something
                 delay = min(delay * 2, RECONNECT_MAX_S)
         finally:
@@ -238,6 +239,7 @@ class PgEventBus:
             self._incoming.put_nowait(payload)
         except asyncio.QueueFull:
             self.dropped += 1
+            self._local.events_may_be_lost()
 
     async def _dispatch(self) -> None:
         while True:
@@ -251,6 +253,7 @@ class PgEventBus:
                 self._local.publish(event)
             except Exception:  # task boundary: one bad notification must not end the feed
                 self.dropped += 1
+                self._local.events_may_be_lost()
                 log.exception("event bus: notification not delivered")
 
 

@@ -111,7 +111,7 @@ class RealtimeFanout:
         try:
             async for event in subscription:
                 if subscription.overflowed and not warned:
-                    log.warning("realtime: the event bus dropped events for the realtime feed (queue full)")
+                    log.warning("realtime: events were lost (queue full or event bus connection down)")
                     warned = True
                 try:
                     await self.deliver(event)

@@ -88,6 +88,7 @@ async def test_the_bus_reconnects_after_its_connection_is_killed(pg_url: str) ->
         on_api = api.subscribe()
         gateway.publish(status(1))
         assert await collect(on_api, 1) == [status(1)]
+        assert not on_api.overflowed
         admin = await asyncpg.connect(asyncpg_dsn(pg_url))
         try:
             killed = await admin.fetchval(
@@ -107,5 +108,7 @@ async def test_the_bus_reconnects_after_its_connection_is_killed(pg_url: str) ->
                 break
             await asyncio.sleep(0.05)
         assert both_listening_again()
+        # Whatever other processes published while the connection was down never reaches us: say so.
+        assert on_api.overflowed
         gateway.publish(status(2))
         assert await collect(on_api, 1) == [status(2)]

@@ -154,3 +154,19 @@ def test_which_sims_each_event_touches() -> None:
     assert sims_touched_by(MessageStatusChanged(1, None, "sent", None)) == ()
     assert sims_touched_by(SimUnlocked(4, 1, 2, "expired")) == (4,)
     assert sims_touched_by(DeviceStatusChanged(1, 2, (4, 5), False, "offline")) == (4, 5)
+
+
+async def test_events_lost_upstream_forget_everything_at_the_next_event() -> None:
+    """A PostgreSQL bus that was not listening for a while says so (events_may_be_lost)."""
+    bus = LocalEventBus()
+    cache: MessagePageCache[str] = MessagePageCache(ManualClock())
+    task = await following(cache, bus)
+    try:
+        cache.put(5, 1, 50, generation=0, value="page", lock=None)
+        bus.events_may_be_lost()
+        before = cache.generation(1)
+        bus.publish(MessageStatusChanged(1, 1, "sent", None))
+        await settled(1, cache, 1, before)
+        assert cache.get(5, 1, 50) is None
+    finally:
+        task.cancel()
