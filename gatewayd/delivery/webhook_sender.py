@@ -120,6 +120,8 @@ class WebhookSender:
         self._results: list[_Result] = []
         self._changed = asyncio.Event()
         self._announced = False  # a bus event said an outbox commit happened since the last pass
+        # What the last pass read as the next due time, when it claimed nothing after reading it.
+        self._next_due_read: tuple[datetime | None] | None = None
         self.attempts_made = 0
 
     async def serve(self) -> None:
@@ -199,9 +201,11 @@ class WebhookSender:
         POSTs. Without finished attempts or an announced commit, a cheap read decides whether the write
         lock is worth taking (the announced case skips it: one read transaction less on the latency path)."""
         announced, self._announced = self._announced, False
+        self._next_due_read = None
         claiming = self._free() > 0 and (bool(self._results) or announced or await self._is_due())
         if not claiming and not self._results:
-            return 0
+            return 0  # the read above (if any) still tells `_idle_for_s` how long to sleep
+        self._next_due_read = None
         batch, self._results = self._results, []
         now = self._clock.now()
         try:
@@ -217,6 +221,7 @@ class WebhookSender:
     async def _is_due(self) -> bool:
         async with read_transaction(self._sessions) as session:
             next_due = await next_due_at(session)
+        self._next_due_read = (next_due,)
         return next_due is not None and next_due <= self._clock.now()
 
     def _start(self, claimed: list[Claimed]) -> None:
@@ -229,14 +234,19 @@ class WebhookSender:
     async def _idle_for_s(self) -> float:
         """How long the loop may sleep: until the next due row (retry or lease end), capped by the
         safety check; 0 when attempts wait to be recorded; the cap when the capacity is full (a
-        finishing POST wakes us)."""
+        finishing POST wakes us). A pass that only read the next due time and claimed nothing left it
+        here: an idle worker reads once per safety check, not twice."""
         cap = self._settings.safety_check_s
+        read, self._next_due_read = self._next_due_read, None
         if self._results:
             return 0.0
         if self._free() <= 0:
             return cap
-        async with read_transaction(self._sessions) as session:
-            next_due = await next_due_at(session)
+        if read is not None:
+            next_due = read[0]
+        else:
+            async with read_transaction(self._sessions) as session:
+                next_due = await next_due_at(session)
         if next_due is None:
             return cap
         seconds = (next_due - self._clock.now()).total_seconds()

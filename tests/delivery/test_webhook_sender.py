@@ -9,7 +9,7 @@ import contextlib
 import sqlite3
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -192,6 +192,34 @@ async def test_without_a_bus_the_safety_check_still_finds_new_rows(rig: Rig) -> 
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
+
+
+async def test_an_idle_worker_reads_the_outbox_once_per_safety_check(rig: Rig) -> None:
+    """The pass's "is anything due?" read also tells the loop how long to sleep: no second read right
+    after it (an idle daemon's most frequent database work)."""
+    loop, safety_s = asyncio.get_running_loop(), 0.1
+    reads_at: list[float] = []
+
+    def seen(conn, cursor, statement: str, *args: object) -> None:  # type: ignore[no-untyped-def]
+        if "min(webhook_deliveries.next_attempt_at)" in statement:
+            reads_at.append(loop.time())
+
+    engine = rig.sessions.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    worker = asyncio.create_task(rig.sender(safety_check_s=safety_s).serve())
+    try:
+
+        async def reads(count: int = 6) -> bool:
+            return len(reads_at) >= count
+
+        await poll_until(reads, timeout_s=10)
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+        event.remove(engine, "before_cursor_execute", seen)
+    gaps = [later - earlier for earlier, later in zip(reads_at, reads_at[1:], strict=False)]
+    assert min(gaps) >= safety_s * 0.9, gaps  # twice per pass would put two reads microseconds apart
 
 
 class LockedAtFirst:
