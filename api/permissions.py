@@ -47,6 +47,8 @@ PUBLIC: Final = Access(frozenset())
 ANY_TOKEN: Final = Access(ALL_AUTH_TYPES)
 # "Sanctum only" in ENDPOINTS.md: personal access tokens and OAuth tokens act for a user; API keys do not.
 USER_TOKEN: Final = Access(frozenset({SANCTUM, OAUTH}))
+# ENDPOINTS.md: logout "revokes the presented personal access token"; OAuth tokens end at /oauth/revoke.
+PERSONAL_TOKEN: Final = Access(frozenset({SANCTUM}))
 # OAuth tokens carry the `byos` permission only with the `byos` scope (services/oauth.SCOPE_PERMISSIONS).
 BYOS_OAUTH: Final = Access(frozenset({OAUTH}), "byos")
 
@@ -74,7 +76,7 @@ ROUTE_ACCESS: Final[Mapping[tuple[str, str], Access]] = {
     ("GET", "/metrics"): PUBLIC,
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/login/2fa"): PUBLIC,
-    ("POST", "/api/auth/logout"): USER_TOKEN,
+    ("POST", "/api/auth/logout"): PERSONAL_TOKEN,
     ("GET", "/api/user"): ANY_TOKEN,
     ("GET", "/api/sims"): needs(NUMBERS_READ),
     ("GET", "/api/sims/{hosted_sim}"): needs(NUMBERS_READ),
