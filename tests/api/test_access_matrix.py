@@ -6,21 +6,37 @@ entry in the permission table fails this test."""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
 import pytest
 
-from tests.api.conftest import World
+from api.permissions import access_for
+from gatewayd.clock import ManualClock
+from gatewayd.services.container import build_services
+from gatewayd.store.engine import create_engine, session_factory
+from tests.api.conftest import SEEDED_AT, Seeded, World
 from tests.api.contract import ApiClient
 from tests.api.people import colleague
+from tests.api.two_orgs import oauth_tokens
 
+# ENDPOINTS.md: "Sanctum only" endpoints accept personal access tokens and OAuth tokens (whatever their
+# scope: the spec names none, so api/permissions.py's USER_TOKEN decision, no scope, is followed), and
+# answer API keys with 403.
 SANCTUM_ONLY = "sanctum only"
+# ENDPOINTS.md: logout "revokes the presented personal access token"; an OAuth token has none to revoke
+# (/oauth/revoke, RFC 7009, is its logout), so it is refused like an API key.
+PERSONAL_TOKEN = "personal access token"
 ANY = "any"
-SIM = "{sim}"
-KEY = "{key}"
+SIM = "{hosted_sim}"
+KEY = "{api_key}"
 
 # (method, path, what ENDPOINTS.md demands, JSON body)
 ROUTES: list[tuple[str, str, str, object]] = [
     ("GET", "/api/user", ANY, None),
-    ("POST", "/api/auth/logout", SANCTUM_ONLY, None),
+    ("POST", "/api/auth/logout", PERSONAL_TOKEN, None),
     ("GET", "/api/sims", "numbers.read", None),
     ("GET", f"/api/sims/{SIM}", "numbers.read", None),
     ("POST", f"/api/sims/{SIM}/lock", "numbers.lock", {}),
@@ -40,13 +56,61 @@ PERMISSION_SETS: list[tuple[str, ...]] = [
     (), ("numbers.read",), ("numbers.lock",), ("messages.read",), ("webhooks.receive",),
     ("numbers.read", "numbers.lock", "messages.read", "webhooks.receive"),
 ]
-CALLERS = [("sanctum", ())] + [("api_key", permissions) for permissions in PERMISSION_SETS]
+# The spec gives OAuth tokens no scopes; these are the ones services/oauth.py documents (SCOPE_PERMISSIONS,
+# wire names from oauth_grants), written out so that a change there fails here: `mobile:device` is the
+# app's SIM access, `byos` the phone's own routes.
+MOBILE = "mobile:device"
+BYOS = "byos"
+SCOPE_GRANTS: dict[str, tuple[str, ...]] = {
+    MOBILE: ("numbers.read", "numbers.lock", "messages.read"),
+    BYOS: ("byos",),
+}
+OAUTH_SCOPES: list[tuple[str, ...]] = [(MOBILE,), (BYOS,), (MOBILE, BYOS)]
+# (auth type, what it was given: an API key's permissions, an OAuth token's scopes, nothing for sanctum)
+CALLERS = ([("sanctum", ())] + [("api_key", permissions) for permissions in PERMISSION_SETS]
+           + [("oauth", scopes) for scopes in OAUTH_SCOPES])
+ALL_AUTH_TYPES = frozenset({"sanctum", "api_key", "oauth"})
+# Which auth types ENDPOINTS.md lets past each rule (the permission, if any, is checked after).
+ACCEPTED = {PERSONAL_TOKEN: frozenset({"sanctum"}), SANCTUM_ONLY: frozenset({"sanctum", "oauth"})}
 
 
-def allowed(rule: str, auth_type: str, permissions: tuple[str, ...]) -> bool:
-    if rule == SANCTUM_ONLY:
-        return auth_type == "sanctum"
-    return rule == ANY or auth_type == "sanctum" or rule in permissions
+def allowed(rule: str, auth_type: str, given: tuple[str, ...]) -> bool:
+    if auth_type not in ACCEPTED.get(rule, ALL_AUTH_TYPES):
+        return False
+    if rule in (ANY, PERSONAL_TOKEN, SANCTUM_ONLY) or auth_type == "sanctum":
+        return True  # no permission to hold, or a personal access token (it carries them all)
+    if auth_type == "oauth":
+        return any(rule in SCOPE_GRANTS[scope] for scope in given)
+    return rule in given
+
+
+@dataclass(frozen=True)
+class OAuthSeeded(Seeded):
+    acme_oauth: dict[tuple[str, ...], str]  # scopes → an access token of acme's owner
+    globex_oauth: str  # an access token of globex's owner with every scope
+
+
+@pytest.fixture(scope="module")
+def seeded_database(seeded_database: tuple[Path, Seeded],
+                    tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, OAuthSeeded]:
+    """The seeded database plus this module's OAuth tokens (`world` copies it for each test). Minted once:
+    a grant is several write transactions, which cost more than the rest of a matrix cell."""
+    source, seeded = seeded_database
+    path = tmp_path_factory.mktemp("matrix") / "api.db"
+    shutil.copyfile(source, path)
+
+    async def mint() -> OAuthSeeded:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            services = build_services(session_factory(engine), ManualClock(SEEDED_AT))
+            acme = {scopes: (await oauth_tokens(services, "owner@acme.example", " ".join(scopes)))[0]
+                    for scopes in OAUTH_SCOPES}
+            globex, _, _ = await oauth_tokens(services, "owner@globex.example", f"{MOBILE} {BYOS}")
+            return OAuthSeeded(**asdict(seeded), acme_oauth=acme, globex_oauth=globex)
+        finally:
+            await engine.dispose()  # checkpoints the WAL into the main file, so one file is the database
+
+    return path, asyncio.run(mint())
 
 
 async def a_key_id(world: World) -> int:
@@ -56,9 +120,12 @@ async def a_key_id(world: World) -> int:
     return view.id
 
 
-async def caller_token(world: World, auth_type: str, permissions: tuple[str, ...]) -> str:
+async def caller_token(world: World, seeded: OAuthSeeded, auth_type: str, given: tuple[str, ...]) -> str:
     if auth_type == "sanctum":
-        return world.seeded.acme_token
+        return seeded.acme_token
+    if auth_type == "oauth":  # issued through the real authorization-code grant with PKCE
+        return seeded.acme_oauth[given]
+    permissions = given
     if not permissions:  # a key with no permission cannot be created; use one whose permission is unrelated
         permissions = ("webhooks.receive",)
     _, plain = await world.services.admin.create_api_key(org="acme", user_email="owner@acme.example",
@@ -71,28 +138,43 @@ Route = tuple[str, str, str, object]
 
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p, *_ in ROUTES])
 @pytest.mark.parametrize("caller", CALLERS, ids=[f"{a}:{'+'.join(p) or 'none'}" for a, p in CALLERS])
-async def test_permission_matrix(api: ApiClient, world: World, route: Route,
-                                 caller: tuple[str, tuple[str, ...]]) -> None:
-    (method, path, rule, body), (auth_type, permissions) = route, caller
-    token = await caller_token(world, auth_type, permissions)
+async def test_permission_matrix(api: ApiClient, world: World, seeded_database: tuple[Path, OAuthSeeded],
+                                 route: Route, caller: tuple[str, tuple[str, ...]]) -> None:
+    (method, path, rule, body), (auth_type, given) = route, caller
+    token = await caller_token(world, seeded_database[1], auth_type, given)
     concrete = path.replace(SIM, str(world.seeded.acme_sim)).replace(KEY, str(await a_key_id(world)))
     reply = await api.call(method, concrete, token, **({"json": body} if body is not None else {}))
-    if allowed(rule, auth_type, permissions or ("webhooks.receive",)):
+    if allowed(rule, auth_type, given or ("webhooks.receive",)):
         assert reply.status not in (401, 403, 404), (reply.status, reply.body)
     else:
         assert reply.status == 403, (reply.status, reply.body)
 
 
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{m} {p}" for m, p, *_ in ROUTES])
+def test_the_table_names_the_auth_types_and_permission_of_the_spec(route: Route) -> None:
+    """The matrix sees answers only; a service refusing what the table lets in would hide a wrong entry
+    (the table also writes the OpenAPI `security` and is what the next route copies)."""
+    method, path, rule, _ = route
+    access = access_for(method, path)
+    expected_permission = None if rule in (ANY, PERSONAL_TOKEN, SANCTUM_ONLY) else rule
+    assert (access.auth_types, access.permission) == (ACCEPTED.get(rule, ALL_AUTH_TYPES), expected_permission)
+
+
 @pytest.mark.parametrize("route", [route for route in ROUTES if "{" in route[1]],
                          ids=[f"{m} {p}" for m, p, *_ in ROUTES if "{" in p])
-@pytest.mark.parametrize("caller", ["globex_key", "globex_user"])
-async def test_other_organisations_get_404_and_nothing_else(api: ApiClient, world: World, route: Route,
-                                                           caller: str) -> None:
+@pytest.mark.parametrize("caller", ["globex_key", "globex_user", "globex_oauth"])
+async def test_other_organisations_get_404_and_nothing_else(api: ApiClient, world: World,
+                                                           seeded_database: tuple[Path, OAuthSeeded],
+                                                           route: Route, caller: str) -> None:
     method, path, rule, body = route
     if caller == "globex_key" and rule == SANCTUM_ONLY:
         pytest.skip("an API key is refused (403) before any id is looked at, whatever the organisation")
-    token = world.seeded.globex_key if caller == "globex_key" else (
-        await colleague(world, "eve", org="globex")).token
+    if caller == "globex_key":
+        token = world.seeded.globex_key
+    elif caller == "globex_oauth":  # every scope, so every route here lets it in as far as the id
+        token = seeded_database[1].globex_oauth
+    else:
+        token = (await colleague(world, "eve", org="globex")).token
     # Acme's SIM is locked by acme, so a leak through the lock routes would show.
     locked = await api.call("POST", f"/api/sims/{world.seeded.acme_sim}/lock", world.seeded.acme_key)
     assert locked.status == 201
