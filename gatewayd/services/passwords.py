@@ -11,8 +11,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _HASHER = PasswordHasher()  # argon2-cffi defaults: Argon2id, RFC 9106 "low memory" profile
-# Verified against when the email is unknown, so a miss costs as much time as a wrong password.
-_DUMMY_HASH = _HASHER.hash("simrelay: no such user")
+# Verified against when the email is unknown, so a miss costs as much time as a wrong password. A literal
+# (the hash of "simrelay: no such user" with the hasher's parameters; a test keeps them equal) because
+# hashing at import took 64 MiB for a moment in every process that imports the services (issue 3, peak RSS).
+DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$cH7Pv/W9UVA/kZTSyvZbqQ$mPwyO8ntPLs4/1C+tIZvC9Vjd9OxZ7MQmjdv/7P+X+U"
+)
 
 MIN_PASSWORD_LENGTH = 8
 # Stored for accounts without a password: not a valid Argon2 hash, so verification always fails.
@@ -28,7 +32,7 @@ async def verify_password(password_hash: str | None, password: str) -> bool:
 
     def verify() -> bool:
         try:
-            return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+            return _HASHER.verify(password_hash or DUMMY_HASH, password) and password_hash is not None
         except (VerificationError, InvalidHashError):
             return False
 
