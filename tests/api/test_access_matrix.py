@@ -29,6 +29,9 @@ SANCTUM_ONLY = "sanctum only"
 # ENDPOINTS.md: logout "revokes the presented personal access token"; an OAuth token has none to revoke
 # (/oauth/revoke, RFC 7009, is its logout), so it is refused like an API key.
 PERSONAL_TOKEN = "personal access token"
+# ENDPOINTS.md: the BYOS routes take OAuth tokens only (`oauth2_byos`); which scope carries them the spec
+# does not say, so api/permissions.py's decision is followed: the `byos` permission of the `byos` scope.
+BYOS_DEVICE = "byos"
 ANY = "any"
 SIM = "{hosted_sim}"
 KEY = "{api_key}"
@@ -51,6 +54,9 @@ ROUTES: list[tuple[str, str, str, object]] = [
     ("PATCH", f"/api/api-keys/{KEY}", SANCTUM_ONLY, {"name": "renamed"}),
     ("DELETE", f"/api/api-keys/{KEY}", SANCTUM_ONLY, None),
     ("POST", f"/api/api-keys/{KEY}/regenerate", SANCTUM_ONLY, None),
+    # One route of each of the other two rules, so that every scope is tried against every rule.
+    ("GET", "/api/webhook-integrations", "webhooks.receive", None),
+    ("GET", "/api/byos/devices", BYOS_DEVICE, None),
 ]
 PERMISSION_SETS: list[tuple[str, ...]] = [
     (), ("numbers.read",), ("numbers.lock",), ("messages.read",), ("webhooks.receive",),
@@ -63,7 +69,7 @@ MOBILE = "mobile:device"
 BYOS = "byos"
 SCOPE_GRANTS: dict[str, tuple[str, ...]] = {
     MOBILE: ("numbers.read", "numbers.lock", "messages.read"),
-    BYOS: ("byos",),
+    BYOS: (BYOS_DEVICE,),
 }
 OAUTH_SCOPES: list[tuple[str, ...]] = [(MOBILE,), (BYOS,), (MOBILE, BYOS)]
 # (auth type, what it was given: an API key's permissions, an OAuth token's scopes, nothing for sanctum)
@@ -71,7 +77,8 @@ CALLERS = ([("sanctum", ())] + [("api_key", permissions) for permissions in PERM
            + [("oauth", scopes) for scopes in OAUTH_SCOPES])
 ALL_AUTH_TYPES = frozenset({"sanctum", "api_key", "oauth"})
 # Which auth types ENDPOINTS.md lets past each rule (the permission, if any, is checked after).
-ACCEPTED = {PERSONAL_TOKEN: frozenset({"sanctum"}), SANCTUM_ONLY: frozenset({"sanctum", "oauth"})}
+ACCEPTED = {PERSONAL_TOKEN: frozenset({"sanctum"}), SANCTUM_ONLY: frozenset({"sanctum", "oauth"}),
+            BYOS_DEVICE: frozenset({"oauth"})}
 
 
 def allowed(rule: str, auth_type: str, given: tuple[str, ...]) -> bool:
