@@ -1,8 +1,10 @@
-"""Who may call what: every route of this area × each permission set × each auth type we can issue, and
+"""Who may call what: every route of this area (user, SIMs, API keys, and one route of each other rule) ×
+each permission set or OAuth scope × each auth type (personal access token, API key, OAuth token), and
 organisation isolation over every route with an id (404 with nothing in it, never 403, never data).
 
 The expectations are written out from ENDPOINTS.md here, not derived from api/permissions.py, so a wrong
-entry in the permission table fails this test."""
+entry in the permission table fails this test; where the spec is silent (OAuth scopes) the decision the
+code documents is written out instead, and says so."""
 
 from __future__ import annotations
 
