@@ -19,7 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aiohttp import web
 from sqlalchemy.engine import make_url
@@ -29,12 +29,11 @@ from api import metrics as api_metrics
 from api.app import create_app
 from api.pusher import PusherServer, PusherSettings, Realtime
 from api.pusher.hub import LocalHub
-from api.pusher.relay import LocalPublisher, RelayedHub
+from api.pusher.relay import LocalPublisher, NotifyChannel, RelayedHub
 from api.settings import ApiSettings
 from api.websocket_config import WebsocketConfig, public_endpoint
 from gatewayd.clock import Clock, SystemClock
 from gatewayd.config import Settings, pin_table, public_base_url, realtime_credentials
-from gatewayd.delivery.pg_notify import PgEventBus
 from gatewayd.delivery.realtime import RealtimeFanout
 from gatewayd.delivery.webhook_sender import WebhookPoster, WebhookSender, sender_settings
 from gatewayd.errors import ConfigError, Conflict
@@ -54,6 +53,9 @@ from gatewayd.services.webhooks import WebhookOptions, webhook_options
 from gatewayd.store.engine import create_engine, session_factory
 from gatewayd.store.migrate import upgrade
 from gatewayd.systemd import SystemdNotifier
+
+if TYPE_CHECKING:
+    from gatewayd.delivery.pg_notify import PgEventBus
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +151,8 @@ class Runtime:
         await upgrade(settings.db.url)
         engine = create_engine(settings.db.url)
         sessions = session_factory(engine)
-        bus = event_bus_for(settings.db.url, sessions)
+        pg_bus = pg_event_bus(settings.db.url, sessions)  # None on SQLite: the bus is in-process
+        bus: EventBus = pg_bus if pg_bus is not None else LocalEventBus()
         webhooks = webhook_options(settings.webhooks)
         services = build_services(sessions, self.clock, bus=bus, webhooks=webhooks,
                                   lock_ttl_s=settings.locks.default_ttl_s, byos=byos_options(settings),
@@ -157,9 +160,9 @@ class Runtime:
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
             # Built first: its hub registers a NOTIFY channel that the bus's connection must LISTEN to.
-            realtime = build_realtime(settings, bus) if self.serves_api else None
-            if isinstance(bus, PgEventBus):  # listening before anything publishes or subscribes
-                await _start_bus(stack, bus)
+            realtime = build_realtime(settings, pg_bus) if self.serves_api else None
+            if pg_bus is not None:  # listening before anything publishes or subscribes
+                await _start_bus(stack, pg_bus)
             if realtime is not None:
                 self._start_workers(stack, sessions, bus, services, realtime=realtime, webhooks=webhooks)
             gateway = await self._start_gateway(stack, engine, services) if self.drives_modems else None
@@ -319,11 +322,14 @@ def smtp_options(settings: Settings) -> SmtpOptions:
                        password=smtp.password or None, sender=smtp.sender, starttls=smtp.starttls)
 
 
-def event_bus_for(url: str, sessions: async_sessionmaker[AsyncSession]) -> EventBus:
-    """LISTEN/NOTIFY on PostgreSQL (gateway and API processes share events); in-process on SQLite."""
-    if make_url(url).get_backend_name() == "postgresql":
-        return PgEventBus.for_url(url, sessions)
-    return LocalEventBus()
+def pg_event_bus(url: str, sessions: async_sessionmaker[AsyncSession]) -> PgEventBus | None:
+    """LISTEN/NOTIFY on PostgreSQL (gateway and API processes share events); None on SQLite, where the bus
+    is in-process. Its module, and asyncpg with it (~4 MiB resident), is imported only on PostgreSQL."""
+    if make_url(url).get_backend_name() != "postgresql":
+        return None
+    from gatewayd.delivery.pg_notify import PgEventBus
+
+    return PgEventBus.for_url(url, sessions)
 
 
 async def _start_bus(stack: contextlib.AsyncExitStack, bus: PgEventBus) -> None:
@@ -342,8 +348,9 @@ def _serving(registry: ModemRegistry) -> list[int]:
             if status.state == "ready" and status.hosted_sim_id is not None]
 
 
-def build_realtime(settings: Settings, bus: EventBus | None = None) -> Realtime:
-    """The Pusher server; on PostgreSQL its hub relays client-published events to the other API hosts."""
+def build_realtime(settings: Settings, relay: NotifyChannel | None = None) -> Realtime:
+    """The Pusher server; on PostgreSQL (`relay`: the LISTEN/NOTIFY bus) its hub relays client-published
+    events to the other API hosts."""
     section = settings.realtime
     app_id, app_key, app_secret = realtime_credentials(section)
     pusher = PusherSettings(
@@ -354,7 +361,7 @@ def build_realtime(settings: Settings, bus: EventBus | None = None) -> Realtime:
     )
     endpoint = public_endpoint(public_base_url(settings), host=section.public_host, port=section.public_port,
                                scheme=section.scheme)
-    hub = RelayedHub(bus) if isinstance(bus, PgEventBus) else LocalHub()
+    hub = RelayedHub(relay) if relay is not None else LocalHub()
     return Realtime(PusherServer(pusher, hub), WebsocketConfig(app_key, endpoint))
 
 

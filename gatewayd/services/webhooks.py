@@ -7,15 +7,16 @@ Everything is scoped to the caller's organisation: another organisation's rows a
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +33,9 @@ from gatewayd.store.engine import read_transaction, write_transaction
 from gatewayd.store.models import Organization, Team
 from gatewayd.store.models_webhooks import WebhookAttempt, WebhookDelivery, WebhookIntegration, WebhookMapping
 
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
 SECRET_BYTES = 32
 KEY_FILE = "webhook-secret.key"
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
@@ -41,18 +45,50 @@ MAX_CUSTOM_HEADERS = 50
 MAX_HEADER_VALUE = 2048
 
 
+FERNET_KEY_BYTES = 32  # a Fernet key is 32 random bytes in url-safe base64 (the Fernet spec)
+
+
+def new_fernet_key() -> bytes:
+    return base64.urlsafe_b64encode(os.urandom(FERNET_KEY_BYTES))
+
+
+def check_fernet_key(key: bytes) -> None:
+    """ValueError unless `key` is a Fernet key; checked by shape, without loading the cipher."""
+    try:
+        raw = base64.urlsafe_b64decode(key)
+    except (binascii.Error, ValueError):
+        raise ValueError("Fernet key must be 32 url-safe base64-encoded bytes.") from None
+    if len(raw) != FERNET_KEY_BYTES:
+        raise ValueError("Fernet key must be 32 url-safe base64-encoded bytes.")
+
+
 class SecretBox:
-    """Seals and opens webhook secrets with the server key (Fernet: AES-128-CBC + HMAC-SHA256)."""
+    """Seals and opens webhook secrets with the server key (Fernet: AES-128-CBC + HMAC-SHA256).
+
+    The key is checked at once; the cipher, and with it the cryptography library (about 8 MiB resident),
+    is loaded on the first seal or open, so a daemon without webhook integrations never pays for it.
+    """
 
     def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+        check_fernet_key(key)
+        self._key = key
+        self._fernet: Fernet | None = None
+
+    def _cipher(self) -> Fernet:
+        if self._fernet is None:
+            from cryptography.fernet import Fernet
+
+            self._fernet = Fernet(self._key)
+        return self._fernet
 
     def seal(self, secret: str) -> bytes:
-        return self._fernet.encrypt(secret.encode("utf-8"))
+        return self._cipher().encrypt(secret.encode("utf-8"))
 
     def open(self, token: bytes) -> str:
+        from cryptography.fernet import InvalidToken  # loaded already by _cipher()
+
         try:
-            return self._fernet.decrypt(token).decode("utf-8")
+            return self._cipher().decrypt(token).decode("utf-8")
         except InvalidToken:
             raise ConfigError(
                 "webhooks",
@@ -65,7 +101,7 @@ def server_key(configured: str, state_dir: str) -> bytes:
     """The configured Fernet key, else the one generated once into `state_dir` (owner-only file)."""
     if configured:
         try:
-            Fernet(configured.encode("ascii"))
+            check_fernet_key(configured.encode("ascii"))
         except (ValueError, UnicodeEncodeError):
             raise ConfigError(
                 "webhooks", "secret_key", "expected a Fernet key (32 url-safe base64 bytes)"
@@ -75,7 +111,7 @@ def server_key(configured: str, state_dir: str) -> bytes:
     if path.is_file():
         return path.read_bytes().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
+    key = new_fernet_key()
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(key)
@@ -520,7 +556,7 @@ def build_webhook_service(
     """Without options (tests that do not use webhooks) the key is random: secrets sealed under it cannot
     be read by another process, and private networks are refused."""
     if options is None:
-        options = WebhookOptions(Fernet.generate_key(), DestinationPolicy())
+        options = WebhookOptions(new_fernet_key(), DestinationPolicy())
     box = SecretBox(options.server_key)
     return WebhookService(sessions, clock, box, options.policy, WebhookPoster(options.policy))
 
