@@ -23,6 +23,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gatewayd.metric_series import LabelledCounter, LabelledHistogram
 from gatewayd.modem.registry import ModemEntry
 from gatewayd.services import device_presence as presence
 from gatewayd.services.outbound_queue import QueueDepth
@@ -59,68 +60,69 @@ class PortSample:
 
 
 class ModemMetricsObserver:
-    """The `ModemObserver` the supervisors and drivers call; cheap, never raises."""
+    """The `ModemObserver` the supervisors and drivers call; cheap, never raises. Its series are per port,
+    so they are `metric_series` families (a few numbers per series) rather than prometheus_client's."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.at_duration = Histogram(
+        self.at_duration = LabelledHistogram(
             "simrelay_at_command_duration_seconds", "Time from writing an AT command to its final result.",
             ["port", "command"], buckets=AT_DURATION_BUCKETS_S, registry=registry,
         )
-        self.at_commands = Counter(
+        self.at_commands = LabelledCounter(
             "simrelay_at_commands", "AT commands finished, by outcome (ok, error, timeout, lost).",
             ["port", "command", "outcome"], registry=registry,
         )
-        self.at_timeouts = Counter(
+        self.at_timeouts = LabelledCounter(
             "simrelay_at_command_timeouts", "AT commands that got no final result in time.",
             ["port", "command"], registry=registry,
         )
-        self.unsolicited_results = Counter(
+        self.unsolicited_results = LabelledCounter(
             "simrelay_unsolicited_results", "Unsolicited result codes (URCs) received, by name.",
             ["port", "urc"], registry=registry,
         )
-        self.noise_lines = Counter(
+        self.noise_lines = LabelledCounter(
             "simrelay_modem_noise", "Unknown lines, garbage bytes and stale responses from a modem.",
             ["port", "kind"], registry=registry,
         )
-        self.recoveries = Counter(
+        self.recoveries = LabelledCounter(
             "simrelay_modem_recoveries", "Recovery ladder steps taken (reinit, reset, reopen, usb_reset, "
             "quarantine).", ["port", "step"], registry=registry,
         )
-        self.sms_received = Counter(
+        self.sms_received = LabelledCounter(
             "simrelay_sms_received", "SMS parts committed to the store and then deleted from the modem.",
             ["port", "hosted_sim_id"], registry=registry,
         )
-        self.custody = Histogram(
+        self.custody = LabelledHistogram(
             "simrelay_sms_custody_seconds", "From an SMS seen on the modem to its deletion after commit.",
             ["port"], buckets=CUSTODY_BUCKETS_S, registry=registry,
         )
-        self.sms_sent_by_status = Counter(
+        self.sms_sent_by_status = LabelledCounter(
             "simrelay_sms_sent", "Outbound SMS handed to a modem, by final status.",
             ["port", "hosted_sim_id", "status"], registry=registry,
         )
 
     def command_finished(self, port: str, command: str, seconds: float, outcome: str) -> None:
-        self.at_duration.labels(port, command).observe(seconds)
-        self.at_commands.labels(port, command, outcome).inc()
+        self.at_duration.observe((port, command), seconds)
+        self.at_commands.inc((port, command, outcome))
         if outcome == "timeout":
-            self.at_timeouts.labels(port, command).inc()
+            self.at_timeouts.inc((port, command))
 
     def unsolicited(self, port: str, name: str) -> None:
-        self.unsolicited_results.labels(port, name).inc()
+        self.unsolicited_results.inc((port, name))
 
     def noise(self, port: str, kind: str) -> None:
-        self.noise_lines.labels(port, kind).inc()
+        self.noise_lines.inc((port, kind))
 
     def recovery(self, port: str, step: str, reason: str) -> None:
-        self.recoveries.labels(port, step).inc()
+        self.recoveries.inc((port, step))
 
     def sms_stored(self, port: str, hosted_sim_id: int, custody_seconds: Sequence[float]) -> None:
-        self.sms_received.labels(port, str(hosted_sim_id)).inc(len(custody_seconds))
+        self.sms_received.inc((port, str(hosted_sim_id)), len(custody_seconds))
         for seconds in custody_seconds:
-            self.custody.labels(port).observe(seconds)
+            self.custody.observe((port,), seconds)
 
     def sms_sent(self, port: str, hosted_sim_id: int, status: str) -> None:
-        self.sms_sent_by_status.labels(port, str(hosted_sim_id), status).inc()
+        self.sms_sent_by_status.inc((port, str(hosted_sim_id), status))
 
 
 class HttpMetrics:
