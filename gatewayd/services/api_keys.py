@@ -2,6 +2,9 @@
 
 Keys are `sk_live_` + 256 random bits, stored as SHA-256 with a visible prefix; the plain key exists only
 in the answer that creates or regenerates it. A key of another organisation is NotFound, never Forbidden.
+No caller grants what it does not hold: an OAuth token acts within its scopes (a phone's `byos` token may
+not mint a key that reads messages), so creating, widening or regenerating a key needs every permission
+the key would carry; a personal access token holds them all.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gatewayd.clock import Clock
-from gatewayd.errors import NotFound, ValidationFailed
+from gatewayd.errors import Forbidden, NotFound, ValidationFailed
 from gatewayd.services.accounts import api_key_view
 from gatewayd.services.auth import AuthService, api_key_prefix, new_api_key, sha256_hex
 from gatewayd.services.permissions import validated_permissions
@@ -32,6 +35,12 @@ def _name(name: str) -> str:
         raise ValidationFailed({"name": [f"The name field must not be greater than {MAX_NAME_CHARS} "
                                          "characters."]})
     return stripped
+
+
+def _held_by_caller(principal: Principal, permissions: Sequence[str]) -> None:
+    missing = [permission for permission in permissions if permission not in principal.permissions]
+    if missing:
+        raise Forbidden(f"This token does not hold {', '.join(missing)}, so it cannot give it to an API key.")
 
 
 async def _key_in_org(session: AsyncSession, principal: Principal, key_id: int) -> ApiKey:
@@ -71,6 +80,7 @@ class ApiKeyService:
                      permissions: Sequence[str]) -> tuple[ApiKeyView, str]:
         """A new key owned by the caller in their organisation: (view, plain key shown once)."""
         clean_name, clean_permissions = _name(name), validated_permissions(permissions)
+        _held_by_caller(principal, clean_permissions)
         plain = new_api_key()
         now = self._clock.now()
         async with write_transaction(self._sessions) as session:
@@ -92,6 +102,8 @@ class ApiKeyService:
         clean_permissions = validated_permissions(permissions) if permissions is not None else None
         async with write_transaction(self._sessions) as session:
             key = await _key_in_org(session, principal, key_id)
+            if clean_permissions is not None:
+                _held_by_caller(principal, clean_permissions)
             if clean_name is not None:
                 key.name = clean_name
             if clean_permissions is not None:
@@ -111,6 +123,7 @@ class ApiKeyService:
         plain = new_api_key()
         async with write_transaction(self._sessions) as session:
             key = await _key_in_org(session, principal, key_id)
+            _held_by_caller(principal, key.permissions)  # the new secret is the key's whole power
             key.secret_hash = sha256_hex(plain)
             key.key_prefix = api_key_prefix(plain)
             key.updated_at = self._clock.now()

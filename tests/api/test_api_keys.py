@@ -3,8 +3,10 @@ hashed with a visible prefix, and regenerating stops the old secret at once."""
 
 from __future__ import annotations
 
+from gatewayd.services.oauth_grants import SCOPE_BYOS, SCOPE_MOBILE
 from tests.api.conftest import World
 from tests.api.contract import ApiClient
+from tests.api.two_orgs import oauth_tokens
 
 
 async def test_create_use_update_regenerate_delete(api: ApiClient, world: World) -> None:
@@ -63,3 +65,36 @@ async def test_invalid_bodies_name_the_field(api: ApiClient, world: World) -> No
     for body, field in cases:
         reply = await api.call("POST", "/api/api-keys", token, json=body)
         assert reply.status == 422 and field in reply.body["errors"], (body, reply.body)
+
+
+async def test_an_oauth_token_grants_an_api_key_no_more_than_its_scopes(api: ApiClient, world: World) -> None:
+    """A phone's `byos` token (consented to as "register this phone") must not mint a key that reads the
+    organisation's messages; a `mobile:device` token may hand on what it holds and nothing else."""
+    byos, _, _ = await oauth_tokens(world.services, "owner@acme.example", SCOPE_BYOS)
+    mobile, _, _ = await oauth_tokens(world.services, "owner@acme.example", SCOPE_MOBILE)
+    for permissions in (["numbers.read"], ["webhooks.receive"]):
+        refused = await api.call("POST", "/api/api-keys", byos,
+                                 json={"name": "x", "permissions": permissions})
+        assert refused.status == 403 and permissions[0] in refused.body["message"]
+    assert (await api.call("POST", "/api/api-keys", mobile,
+                           json={"name": "x", "permissions": ["webhooks.receive"]})).status == 403
+    made = await api.call("POST", "/api/api-keys", mobile,
+                          json={"name": "reader", "permissions": ["numbers.read", "messages.read"]})
+    assert made.status == 201
+    path = f"/api/api-keys/{made.body['api_key']['id']}"
+    # Widening is refused; narrowing and renaming are not escalations.
+    widened = await api.call("PATCH", path, mobile,
+                             json={"permissions": ["numbers.read", "webhooks.receive"]})
+    assert widened.status == 403
+    assert (await api.call("PATCH", path, mobile, json={"permissions": ["numbers.read"]})).status == 200
+    assert (await api.call("PUT", path, byos, json={"name": "renamed"})).status == 200
+    # A new secret of a key is all of its power: regenerating one needs every permission it carries.
+    assert (await api.call("POST", path + "/regenerate", byos)).status == 403
+    assert (await api.call("POST", path + "/regenerate", mobile)).status == 200
+    powerful = await api.call("POST", "/api/api-keys", world.seeded.acme_token,
+                              json={"name": "hooks", "permissions": ["webhooks.receive"]})
+    hooks = f"/api/api-keys/{powerful.body['api_key']['id']}"
+    assert (await api.call("POST", hooks + "/regenerate", mobile)).status == 403
+    assert (await api.call("POST", hooks + "/regenerate", world.seeded.acme_token)).status == 200
+    shown = await api.get(hooks, world.seeded.acme_token)
+    assert shown.body["permissions"] == ["webhooks.receive"]  # nothing a refusal touched changed

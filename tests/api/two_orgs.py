@@ -267,7 +267,8 @@ def caller_token(org: Org, auth_type: str, permission: str | None) -> str | None
         return org.key
     if auth_type == SANCTUM:
         return org.token
-    for scope, token in ((SCOPE_BYOS, org.byos_oauth), (SCOPE_MOBILE, org.mobile_oauth)):
+    # The mobile token first: it holds more (a route handing out a key's power needs what the key holds).
+    for scope, token in ((SCOPE_MOBILE, org.mobile_oauth), (SCOPE_BYOS, org.byos_oauth)):
         if permission is None or permission in SCOPE_PERMISSIONS[scope]:
             return token
     raise AssertionError(f"no OAuth token of the cast holds {permission}")
