@@ -17,6 +17,7 @@ from gatewayd.hardware.profile import BankLayout, ModemProfile
 from gatewayd.hotplug.discovery import PortDecision, decide_port
 from gatewayd.metrics import PortSample
 from gatewayd.modem.registry import ModemRegistry
+from gatewayd.modem.supervisor import ModemStatus
 from gatewayd.services.ports import PortReport, PortReports
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,10 @@ class HotplugManager:
         self._static_profiles: dict[str, str] = {}
         self.events: asyncio.Queue[PortEvent] = asyncio.Queue()
         self._last_reported: list[PortReport] | None = None
+        self._decided = 0  # bumped whenever `_seen` changes
+        # What the last comparison was built from: `_decided` and the supervisors' status objects (a
+        # supervisor replaces its status on every change, so the same objects mean the same reports).
+        self._compared: tuple[int, list[ModemStatus]] | None = None
 
     # -- inputs -------------------------------------------------------------------------------------
     def submit(self, action: str, properties: Mapping[str, str]) -> None:
@@ -87,6 +92,7 @@ class HotplugManager:
         decision = decide_port(properties, self._profiles, self._banks)
         previous = self._seen.get(devname)
         self._seen[devname] = _Seen(dict(properties), decision)
+        self._decided += 1
         if previous is not None and previous.decision == decision:
             return decision  # a "change" that changes nothing we act on
         if previous is not None and previous.decision.role == "at":
@@ -131,6 +137,7 @@ class HotplugManager:
 
     async def _forget(self, devname: str) -> None:
         seen = self._seen.pop(devname, None)
+        self._decided += 1
         if seen is not None and seen.decision.role == "at":
             log.info("hotplug: %s removed", devname)
             await self._stop_driving(seen.decision)
@@ -170,17 +177,24 @@ class HotplugManager:
         return reports
 
     async def report_once(self) -> bool:
-        """Write the port list to the store if it changed since the last write; True when written."""
+        """Write the port list to the store if it changed since the last write; True when written.
+
+        Runs every second: when no decision and no supervisor status changed since the last comparison,
+        it stops there instead of building every port's report (most of an idle bank's reporting CPU)."""
         if self._reports is None:
             return False
-        current = self.port_reports()
-        if current == self._last_reported:
+        basis = (self._decided, self._registry.statuses())
+        if self._compared is not None and _same_basis(basis, self._compared):
             return False
-        sim_slots = {entry.status.hosted_sim_id: entry.slot for entry in self._registry.entries()
-                     if entry.status.hosted_sim_id is not None}
-        await self._reports.replace(self._host, current, sim_slots)
-        self._last_reported = current
-        return True
+        current = self.port_reports()
+        written = current != self._last_reported
+        if written:
+            sim_slots = {entry.status.hosted_sim_id: entry.slot for entry in self._registry.entries()
+                         if entry.status.hosted_sim_id is not None}
+            await self._reports.replace(self._host, current, sim_slots)
+            self._last_reported = current
+        self._compared = basis  # only once written or equal: a failed write is tried again next time
+        return written
 
     async def report_forever(self, interval_s: float = REPORT_INTERVAL_S) -> None:
         while True:
@@ -189,3 +203,7 @@ class HotplugManager:
             except Exception:  # task boundary: a store hiccup must not end reporting
                 log.exception("hotplug: could not record the port list")
             await asyncio.sleep(interval_s)  # the reporting cadence, not waiting for something
+
+
+def _same_basis(a: tuple[int, list[ModemStatus]], b: tuple[int, list[ModemStatus]]) -> bool:
+    return a[0] == b[0] and len(a[1]) == len(b[1]) and all(x is y for x, y in zip(a[1], b[1], strict=True))

@@ -463,6 +463,10 @@ class ModemSupervisor:
         self.status = replace(self.status, state=state, detail=detail, since=self._clock.now())
 
     def _update(self, **changes: object) -> None:
+        # An unchanged status stays the same object: the port report compares statuses by identity
+        # (hotplug/manager.py), and a poll that learns nothing new is the common case.
+        if all(getattr(self.status, name) == value for name, value in changes.items()):
+            return
         self.status = replace(self.status, **changes)  # type: ignore[arg-type]
 
     def _count(self, what: str) -> None:

@@ -4,7 +4,7 @@ is reported for ports it does not drive."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from gatewayd.hardware.profile import BankLayout, ModemProfile
 from gatewayd.hotplug.manager import HotplugManager
 from gatewayd.modem.registry import ModemEntry
 from gatewayd.modem.supervisor import ModemStatus
+from gatewayd.services.ports import PortReport
 
 DATA = Path(__file__).parent / "data"
 PROFILES = load_profiles(shipped_hardware_directory() / "modems")
@@ -31,19 +32,38 @@ class RecordingRegistry:
 
     calls: list[tuple[str, str]] = field(default_factory=list)
     driven: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
+    status: dict[str, ModemStatus] = field(default_factory=dict)  # replaced on a change, as supervisors do
 
     def add(self, port: str, profile: ModemProfile, *, usb_path: str | None = None,
             slot: str | None = None) -> None:
         self.calls.append(("add", port))
         self.driven[port] = (profile.name, usb_path, slot)
+        self.status[port] = ModemStatus(port=port, state="busy", detail="held by ModemManager")
 
     async def remove(self, port: str) -> None:
         self.calls.append(("remove", port))
         self.driven.pop(port, None)
+        self.status.pop(port, None)
+
+    def statuses(self) -> list[ModemStatus]:
+        return [self.status[port] for port in self.driven]
 
     def entries(self) -> list[ModemEntry]:
-        return [ModemEntry(ModemStatus(port=port, state="busy", detail="held by ModemManager"), *place)
-                for port, place in self.driven.items()]
+        return [ModemEntry(self.status[port], *place) for port, place in self.driven.items()]
+
+
+@dataclass
+class RecordingReports:
+    """The port-report store's surface: what each write said; the next `failures` writes fail."""
+
+    written: list[list[PortReport]] = field(default_factory=list)
+    failures: int = 0
+
+    async def replace(self, host: str, reports: list[PortReport], sim_slots: object = None) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("database went away")
+        self.written.append(list(reports))
 
 
 def manager_for(registry: RecordingRegistry, banks: BankLayout = BANKS, **kwargs: object) -> HotplugManager:
@@ -149,3 +169,22 @@ async def test_queued_events_are_applied_in_order_and_join_reports_the_enumerati
         await asyncio.gather(task, return_exceptions=True)
     assert [call for call, _ in registry.calls] == ["add", "remove", "add"]
     assert list(registry.driven) == [recorded("huawei-e3372-stick-if00.udev")["DEVNAME"]]
+
+
+async def test_the_port_list_is_written_on_a_change_only_and_a_failed_write_is_tried_again() -> None:
+    registry, reports = RecordingRegistry(), RecordingReports()
+    manager = manager_for(registry, reports=reports, host="rack-1")
+    await manager.handle("add", recorded("quectel-ec25-if02.udev"))
+    assert await manager.report_once() and not await manager.report_once()
+    port = "/dev/ttyUSB2"
+    registry.status[port] = replace(registry.status[port], signal_percent=80)  # not in the report
+    assert not await manager.report_once()
+    registry.status[port] = replace(registry.status[port], state="ready", detail="")
+    reports.failures = 1
+    with pytest.raises(ConnectionError):
+        await manager.report_once()
+    assert await manager.report_once()  # nothing changed since the failure, yet it is written now
+    await manager.handle("add", recorded("ftdi-ft232r.udev"))  # a decision, no supervisor change
+    assert await manager.report_once()
+    assert [[(r.role, r.state) for r in written] for written in reports.written] == [
+        [("at", "busy")], [("at", "ready")], [("at", "ready"), ("unknown", "unknown")]]
