@@ -108,6 +108,8 @@ class HostService:
         now = self._clock.now()
         cutoff = now - timedelta(seconds=stale_after_s)
         done: list[Lapsed] = []
+        if not await self._any_silent(cutoff):  # the usual answer: one cheap read, no write every few seconds
+            return done
         async with write_transaction(self._sessions) as session:
             hosts = list(await session.scalars(select(GatewayHost)))
             live_sims = {
@@ -138,6 +140,17 @@ class HostService:
             log.warning("gateway host %s silent since %s: SIMs %s shown offline", lapse.host,
                         lapse.last_heartbeat_at.isoformat(), list(lapse.offline_sim_ids))
         return done
+
+    async def _any_silent(self, cutoff: datetime) -> bool:
+        """Whether some running, not yet lapsed host last beat before `cutoff` (the sweep re-checks it)."""
+        async with read_transaction(self._sessions) as session:
+            found = await session.scalar(
+                select(GatewayHost.id)
+                .where(GatewayHost.stopped_at.is_(None), GatewayHost.lapsed_at.is_(None),
+                       GatewayHost.heartbeat_at < cutoff)
+                .limit(1)
+            )  # fmt: skip
+        return found is not None
 
     async def hosts(self) -> list[HostView]:
         async with read_transaction(self._sessions) as session:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from gatewayd.services.hosts import HostService
 from gatewayd.store.engine import read_transaction
@@ -49,6 +49,29 @@ async def test_a_silent_host_has_its_sims_shown_offline_once(stack: Stack) -> No
     views = {view.name: view for view in await hosts.hosts()}
     assert views["rack-a"].lapsed_at is not None and not views["rack-a"].alive(stack.clock.now(), STALE_S)
     assert views["rack-b"].alive(stack.clock.now(), STALE_S)
+
+
+async def test_a_sweep_with_every_host_beating_is_one_small_read(stack: Stack) -> None:
+    """Every API process sweeps every few seconds; with no silent host that must not load every host row
+    in a write transaction (on SQLite, a writer turn taken from ingest each time)."""
+    hosts = HostService(stack.sessions, stack.clock)
+    sim_id, _ = await two_sims(stack)
+    await hosts.heartbeat("rack-a", [sim_id])
+    await hosts.started("rack-b")
+    statements: list[str] = []
+    engine = stack.sessions.kw["bind"].sync_engine
+
+    def seen(conn, cursor, statement: str, *args: object) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert await hosts.sweep(STALE_S) == []
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    on_hosts = [s for s in statements if "gateway_hosts" in s]
+    assert len(on_hosts) == 1 and "LIMIT" in on_hosts[0].upper(), on_hosts
+    assert not any("BEGIN IMMEDIATE" in s for s in statements)
 
 
 async def test_concurrent_sweepers_act_once(stack: Stack) -> None:
