@@ -34,6 +34,7 @@ MAX_SEND_ATTEMPTS = 5
 RETRY_BASE_S = 15.0
 RETRY_MAX_S = 1800.0
 QUOTA_RECHECK_S = 60.0
+RESTART_PAUSE_S = 1.0  # before the outbox wake-ups start again after a failure
 
 
 @dataclass(frozen=True)
@@ -199,10 +200,15 @@ class OutboxWakeRoutes:
 
     async def run(self, outbound: OutboundService, check_s: float, bus: EventBus | None) -> None:
         """Route `queued` events (when there is a bus) and run the periodic check, until cancelled."""
-        async with asyncio.TaskGroup() as group:
-            if bus is not None:
-                group.create_task(self.listen(bus), name="outbox wakes")
-            group.create_task(self.check_every(outbound, check_s), name="outbox check")
+        while True:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    if bus is not None:
+                        group.create_task(self.listen(bus), name="outbox wakes")
+                    group.create_task(self.check_every(outbound, check_s), name="outbox check")
+            except Exception:  # task boundary: the safety net must outlive a broken subscription
+                log.exception("outbox wake-ups failed; starting them again")
+                await asyncio.sleep(RESTART_PAUSE_S)  # pacing a crash loop, not waiting for anything
 
     async def check(self, outbound: OutboundService) -> set[int]:
         """Wake the outbox of every attached SIM that has a due queued message; returns those woken."""

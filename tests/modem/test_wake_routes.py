@@ -174,3 +174,41 @@ async def test_a_message_whose_event_was_lost_is_sent_by_the_periodic_check(
 
 async def _at_least(counts: dict[str, int], key: str, floor: int) -> bool:
     return counts[key] >= floor
+
+
+class BrokenOnceBus(LocalEventBus):
+    """The process bus, but its first subscription fails (as a subscription to a lost connection may)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def subscribe(self):  # type: ignore[no-untyped-def]
+        self.attempts += 1
+        if self.attempts == 1:
+            raise ConnectionError("bus connection lost")
+        return super().subscribe()
+
+
+async def test_a_broken_subscription_neither_ends_the_check_nor_the_routing(stack: Stack) -> None:
+    bus, routes = BrokenOnceBus(), OutboxWakeRoutes()
+    sim_id = await sim(stack, 1)
+    wake = asyncio.Event()
+    routes.attach(sim_id, wake)
+    waker = asyncio.create_task(routes.run(stack.services.outbound, 0.05, bus))
+    try:
+        await poll_until(lambda: _subscribed(bus), timeout_s=10)  # started again after the failure
+        bus.publish(MessageStatusChanged(1, sim_id, "queued", None))
+        async with asyncio.timeout(5):
+            await wake.wait()
+        wake.clear()
+        await stack.services.outbound.queue(hosted_sim_id=sim_id, recipient="+4915112345678", text="x")
+        async with asyncio.timeout(5):  # no bus event reaches it (services without a bus): the check does
+            await wake.wait()
+    finally:
+        waker.cancel()
+        await asyncio.gather(waker, return_exceptions=True)
+
+
+async def _subscribed(bus: BrokenOnceBus) -> bool:
+    return bus.attempts >= 2
