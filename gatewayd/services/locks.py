@@ -63,9 +63,9 @@ def held_by_other(row: LockRow) -> Conflict:
 
 
 async def live_lock_for(session: AsyncSession, principal: Principal, sim_id: int,
-                        now: datetime) -> LockRow | None:
+                        now: datetime, *, for_update: bool = False) -> LockRow | None:
     """The SIM's live lock, after checking the caller may see the SIM (NotFound otherwise)."""
-    await require_visible_sim(session, principal, sim_id)
+    await require_visible_sim(session, principal, sim_id, for_update=for_update)
     return await lock_queries.live_lock(session, sim_id, now)
 
 
@@ -92,7 +92,10 @@ class LockService:
         now = self._clock.now()
         expires_at = now + timedelta(seconds=ttl)
         async with write_transaction(self._sessions) as session:
-            await require_visible_sim(session, principal, sim_id)
+            # The SIM's row lock makes lock changes on one SIM take turns across API processes: under
+            # contention on PostgreSQL, acquire otherwise lost the row to a concurrent release 5 times
+            # running and answered 409 with no holder (seen at 32 connections cycling one SIM).
+            await require_visible_sim(session, principal, sim_id, for_update=True)
             expired = await lock_queries.delete_expired(session, now, sim_id)
             lock, created = await self._take_or_extend(session, principal, sim_id, now, expires_at)
             # Webhook outbox rows in this same transaction (issue 6); an extension is not a new lock.
@@ -133,7 +136,7 @@ class LockService:
         """Idempotent: no live lock is success. Forbidden when another user holds it."""
         now = self._clock.now()
         async with write_transaction(self._sessions) as session:
-            row = await live_lock_for(session, principal, sim_id, now)
+            row = await live_lock_for(session, principal, sim_id, now, for_update=True)  # turns: see acquire
             expired = await lock_queries.delete_expired(session, now, sim_id)
             ended = None
             if row is not None:

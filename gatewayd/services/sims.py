@@ -25,11 +25,13 @@ async def visible_team_ids(session: AsyncSession, principal: Principal) -> list[
 
 
 async def require_visible_sim(
-    session: AsyncSession, principal: Principal, sim_id: int
+    session: AsyncSession, principal: Principal, sim_id: int, *, for_update: bool = False
 ) -> sim_queries.VisibleSim:
-    """The SIM if the principal may see it; NotFound otherwise (never revealing that it exists)."""
+    """The SIM if the principal may see it; NotFound otherwise (never revealing that it exists).
+    `for_update`: hold the SIM's row until the transaction ends (see repositories.sims.visible_sims)."""
     team_ids = await visible_team_ids(session, principal)
-    found = await sim_queries.visible_sims(session, principal.organization_id, team_ids, sim_id)
+    found = await sim_queries.visible_sims(session, principal.organization_id, team_ids, sim_id,
+                                           for_update=for_update)
     if not found:
         raise NotFound(f"No hosted SIM {sim_id}.")
     return found[0]

@@ -102,3 +102,26 @@ async def test_release_rules_and_visibility(stack: Stack, sim: int) -> None:
             await call(globex.user, sim)
     with pytest.raises(NotFound):
         await stack.services.locks.acquire(globex.key, sim)
+
+
+async def test_one_user_cycling_one_sim_from_many_connections_never_gets_a_holderless_409(
+        stack: Stack, sim: int) -> None:
+    """Lock and release racing on one SIM from two processes: each acquire ends as new or extended. On
+    PostgreSQL the acquire once lost the row to a concurrent release five times running and answered a
+    409 naming nobody; the SIM's row lock makes lock changes on one SIM take turns."""
+    [alice] = await users(stack, 1)
+    other_engine = create_engine(stack.url)
+    try:
+        other = build_services(session_factory(other_engine), stack.clock)
+        services = [stack.services.locks, other.locks]
+
+        async def cycle(worker: int) -> None:
+            locks = services[worker % 2]
+            for _ in range(15):
+                await locks.acquire(alice, sim)
+                await locks.release(alice, sim)
+
+        await asyncio.gather(*(cycle(worker) for worker in range(16)))
+    finally:
+        await other_engine.dispose()
+    assert await stack.services.locks.status(alice, sim) is None

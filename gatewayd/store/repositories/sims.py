@@ -35,9 +35,13 @@ def _visibility(organization_id: int, team_ids: Sequence[int] | None) -> ColumnE
 
 
 async def visible_sims(
-    session: AsyncSession, organization_id: int, team_ids: Sequence[int] | None, sim_id: int | None = None
+    session: AsyncSession, organization_id: int, team_ids: Sequence[int] | None, sim_id: int | None = None,
+    *, for_update: bool = False,
 ) -> list[VisibleSim]:
-    """SIMs visible to the caller, ordered by id; `team_ids=None` means every SIM of the organisation."""
+    """SIMs visible to the caller, ordered by id; `team_ids=None` means every SIM of the organisation.
+
+    `for_update` row-locks the SIMs found until the transaction ends (PostgreSQL `FOR NO KEY UPDATE`,
+    which leaves inserts of messages referencing them alone; SQLite's writer lock already serialises)."""
     query = (
         select(HostedSim, SimAssignment, Organization, Team)
         .join(SimAssignment, SimAssignment.hosted_sim_id == HostedSim.id)
@@ -48,6 +52,8 @@ async def visible_sims(
     )
     if sim_id is not None:
         query = query.where(HostedSim.id == sim_id)
+    if for_update:
+        query = query.with_for_update(of=HostedSim, key_share=True)
     rows = await session.execute(query)
     return [VisibleSim(sim, assignment, org, team) for sim, assignment, org, team in rows]
 
