@@ -15,6 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from gatewayd.store.sqlite_one_hop import OneHopDbapi
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Execution option a write transaction sets so SQLite takes the write lock at BEGIN (see below).
 SQLITE_BEGIN_OPTION = "simrelay_sqlite_begin"
@@ -27,7 +29,7 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(parsed, pool_pre_ping=True)
-    engine = create_async_engine(parsed)
+    engine = create_async_engine(parsed, module=OneHopDbapi())  # one thread trip per statement, not four
     _tune_sqlite(engine)
     return engine
 
