@@ -122,7 +122,7 @@ class WebhooksSection:
     state_dir: str = "var"
     max_in_flight: int = 64
     max_per_destination: int = 8
-    poll_interval_s: float = 1.0  # the webhook worker's safety check; bus events wake it sooner
+    poll_interval_s: float = 5.0  # the webhook worker's safety check; bus events wake it sooner
     lease_margin_s: float = 15.0
 
 

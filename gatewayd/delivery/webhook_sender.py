@@ -71,7 +71,7 @@ class SenderSettings:
     max_in_flight: int = 64
     max_per_destination: int = 8
     claim_depth: int = 8  # rows a quick destination may hold, in rounds of max_per_destination
-    safety_check_s: float = 1.0  # longest sleep without a wake-up: the net under the bus
+    safety_check_s: float = 5.0  # longest sleep without a wake-up: the net under the bus
     lease_margin_s: float = 15.0
     stop_grace_s: float = 5.0
 
