@@ -11,13 +11,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email import message_from_bytes
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
 from aiosmtpd.controller import Controller
-from authlib.common.security import generate_token
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
@@ -32,12 +29,12 @@ from gatewayd.store.engine import create_engine, session_factory
 from gatewayd.store.models import Message
 from tests.api.conftest import NOW, ClientFactory, Seeded
 from tests.api.contract import ApiClient, Contract
+from tests.services.world import oauth_tokens
 from tests.system.conftest import free_port
 
 TWILIO_NUMBER = "+12025551234"
 TWILIO_TOKEN = "twilio-auth-token-for-tests"
 SIM_NUMBER = "+14155550123"
-REDIRECT = "http://127.0.0.1/callback"
 
 
 class Inbox:
@@ -91,32 +88,7 @@ async def phone(
 
 async def oauth_token(services: Services, scope: str = "byos", email: str = "owner@acme.example") -> str:
     """A token through the real grant code (service level: the browser part is tested in test_oauth)."""
-    client_id, _ = await services.oauth.create_client("SimRelay app", [REDIRECT], public=True)
-    user = await services.auth.verify_credentials(email, "correct horse battery")
-    assert user is not None
-    verifier = generate_token(64)
-    params = [
-        ("response_type", "code"),
-        ("client_id", client_id),
-        ("redirect_uri", REDIRECT),
-        ("scope", scope),
-        ("code_challenge", create_s256_code_challenge(verifier)),
-        ("code_challenge_method", "S256"),
-    ]
-    location = await services.oauth.decide(params, user.id)
-    code = parse_qs(urlsplit(location).query)["code"][0]
-    reply = await services.oauth.token(
-        [
-            ("grant_type", "authorization_code"),
-            ("client_id", client_id),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", REDIRECT),
-        ],
-        {},
-    )
-    assert reply.status == 200, reply.body
-    return str(reply.body["access_token"])
+    return (await oauth_tokens(services, email, scope))[0]
 
 
 async def twilio_post(

@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
-from authlib.common.security import generate_token
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from api.app import create_app
 from api.permissions import API_KEY, SANCTUM
@@ -39,12 +36,14 @@ from gatewayd.services.webhooks import IntegrationInput, WebhookOptions
 from gatewayd.store.engine import create_engine, session_factory
 from tests.api.conftest import ALL_PERMISSIONS, NOW, PASSWORD, ClientFactory, Seeded
 from tests.api.contract import ApiClient, Contract
+from tests.services.world import OAUTH_REDIRECT
+from tests.services.world import oauth_tokens as grant
 
 # Fixed, so that secrets sealed while building the template open in every test's own services.
 SERVER_KEY = b"ZmFrZS1zZXJ2ZXIta2V5LWZvci1hdWRpdC10ZXN0cyE="
 TWILIO_NUMBER = "+12025551234"
 TWILIO_TOKEN = "twilio-auth-token-for-audit"
-REDIRECT = "http://127.0.0.1/callback"
+REDIRECT = OAUTH_REDIRECT
 PUSHER = PusherSettings(app_id="424242", app_key="audit-key", app_secret="audit-secret-0123456789")
 OAUTH_ACCESS_LIFETIME = timedelta(days=15)
 
@@ -93,21 +92,7 @@ class Cast:
 
 async def oauth_tokens(services: Services, email: str, scope: str) -> tuple[str, str, str]:
     """(access token, refresh token, client_id) through the real authorization-code grant with PKCE."""
-    client_id, _ = await services.oauth.create_client("Audit app", [REDIRECT], public=True)
-    user = await services.auth.verify_credentials(email, PASSWORD)
-    assert user is not None
-    verifier = generate_token(64)
-    location = await services.oauth.decide([
-        ("response_type", "code"), ("client_id", client_id), ("redirect_uri", REDIRECT), ("scope", scope),
-        ("code_challenge", create_s256_code_challenge(verifier)), ("code_challenge_method", "S256"),
-    ], user.id)
-    code = parse_qs(urlsplit(location).query)["code"][0]
-    reply = await services.oauth.token([
-        ("grant_type", "authorization_code"), ("client_id", client_id), ("code", code),
-        ("code_verifier", verifier), ("redirect_uri", REDIRECT),
-    ], {})
-    assert reply.status == 200, reply.body
-    return str(reply.body["access_token"]), str(reply.body["refresh_token"]), client_id
+    return await grant(services, email, scope, client_name="Audit app")
 
 
 def audit_services(sessions: object, clock: ManualClock) -> Services:

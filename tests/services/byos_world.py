@@ -8,11 +8,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
-from authlib.common.security import generate_token
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from gatewayd.clock import ManualClock
 from gatewayd.events import LocalEventBus
@@ -21,13 +18,12 @@ from gatewayd.services.device_views import ByosOptions, DeviceView
 from gatewayd.services.notifications import SmtpOptions
 from gatewayd.services.views import Principal
 from tests.services.conftest import Stack
-from tests.services.world import PASSWORD, Org, organization
+from tests.services.world import Org, oauth_tokens, organization
 from tests.system.conftest import free_port
 
 TWILIO_NUMBER = "+12025551234"
 TWILIO_TOKEN = "twilio-auth-token-for-service-tests"
 SIM_NUMBER = "+14155550123"
-REDIRECT = "http://127.0.0.1/callback"
 
 
 @dataclass
@@ -93,34 +89,8 @@ class Byos:
 
 
 async def oauth_principal(services: Services, email: str) -> Principal:
-    client_id, _ = await services.oauth.create_client("SimRelay app", [REDIRECT], public=True)
-    user = await services.auth.verify_credentials(email, PASSWORD)
-    assert user is not None
-    verifier = generate_token(64)
-    location = await services.oauth.decide(
-        [
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", REDIRECT),
-            ("scope", "byos"),
-            ("code_challenge", create_s256_code_challenge(verifier)),
-            ("code_challenge_method", "S256"),
-        ],
-        user.id,
-    )
-    code = parse_qs(urlsplit(location).query)["code"][0]
-    reply = await services.oauth.token(
-        [
-            ("grant_type", "authorization_code"),
-            ("client_id", client_id),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", REDIRECT),
-        ],
-        {},
-    )
-    assert reply.status == 200, reply.body
-    principal = await services.auth.authenticate(str(reply.body["access_token"]))
+    access, _, _ = await oauth_tokens(services, email, "byos")
+    principal = await services.auth.authenticate(access)
     assert principal is not None and principal.auth_type == "oauth"
     return principal
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from gatewayd.services.container import Services
 from gatewayd.services.views import Principal
 
 PASSWORD = "correct horse battery"
+OAUTH_REDIRECT = "http://127.0.0.1/callback"
 ALL = ["numbers.read", "numbers.lock", "messages.read", "webhooks.receive"]
 
 
@@ -55,3 +60,25 @@ async def organization(services: Services, name: str, *, team: str | None = None
     await services.admin.create_user(name, email=email, name=f"{name} owner", password=PASSWORD, team=team)
     key = await principal_for_key(services, name, email, ALL)
     return Org(name=name, key=key, user=await principal_for_user(services, email))
+
+
+async def oauth_tokens(services: Services, email: str, scope: str,
+                       client_name: str = "SimRelay app") -> tuple[str, str, str]:
+    """(access token, refresh token, client_id) through the real authorization-code grant with PKCE, at
+    service level (the browser part of the flow is tested in tests/api/test_oauth.py)."""
+    client_id, _ = await services.oauth.create_client(client_name, [OAUTH_REDIRECT], public=True)
+    user = await services.auth.verify_credentials(email, PASSWORD)
+    assert user is not None
+    verifier = generate_token(64)
+    location = await services.oauth.decide([
+        ("response_type", "code"), ("client_id", client_id), ("redirect_uri", OAUTH_REDIRECT),
+        ("scope", scope),
+        ("code_challenge", create_s256_code_challenge(verifier)), ("code_challenge_method", "S256"),
+    ], user.id)
+    code = parse_qs(urlsplit(location).query)["code"][0]
+    reply = await services.oauth.token([
+        ("grant_type", "authorization_code"), ("client_id", client_id), ("code", code),
+        ("code_verifier", verifier), ("redirect_uri", OAUTH_REDIRECT),
+    ], {})
+    assert reply.status == 200, reply.body
+    return str(reply.body["access_token"]), str(reply.body["refresh_token"]), client_id
