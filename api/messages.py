@@ -27,12 +27,12 @@ async def list_messages(request: web.Request) -> web.Response:
     page = await request.app[SERVICES].messages.page_for(request[PRINCIPAL], sim, page=wanted.page,
                                                          per_page=wanted.per_page)
     url = public_url(request, settings.public_base_url)
-    rendered = request.app[RENDERED_PAGES]
-    body = rendered.get(sim, str(url), page)  # the same page object again: its bytes are unchanged
+    link_base, rendered = str(url), request.app[RENDERED_PAGES]
+    body = rendered.get(sim, link_base, page)  # the same page object again: its bytes are unchanged
     if body is None:
         body = json.dumps(paginated_body(page.items, message_json, total=page.total, page=page.page,
                                          per_page=page.per_page, url=url)).encode()
-        rendered.put(sim, str(url), page, body)
+        rendered.put(sim, link_base, page, body)
     return web.Response(body=body, content_type="application/json")
 
 

@@ -114,9 +114,9 @@ class MessageService:
         if self.pages.seen_visible(org_id, user_id, sim_id):
             cached = self.pages.get(sim_id, page, per_page)
             if cached is not None:
-                lock = cached.lock
-                live = lock is not None and lock.expires_at > self._clock.now()
-                if live and lock is not None and lock.user_id != principal.user_id:
+                lock = cached.lock  # as read with the rows; a lock past its expires_at is over
+                if lock is not None and lock.user_id != principal.user_id and \
+                        lock.expires_at > self._clock.now():
                     raise held_by_other(lock)
                 return cached.page
         generation = self.pages.generation(sim_id)  # before the read: a change during it is not missed

@@ -78,20 +78,18 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         return cursor
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        async with self._adapt_connection._execute_mutex:
-            connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-            finished: FinishedCursor = await connection._execute(
-                run_statement, connection._conn, operation, parameters)
-        self._cursor = finished  # type: ignore[assignment]
-        self._rows = collections.deque(finished.rows or ())
-        return finished
+        return await self._in_thread(run_statement, operation, parameters)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        return await self._in_thread(run_many, operation, seq_of_parameters)
+
+    async def _in_thread(self, run: Any, operation: Any, parameters: Any) -> FinishedCursor:
+        """One trip: `run` on the connection's thread; its finished cursor becomes ours."""
         async with self._adapt_connection._execute_mutex:
             connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-            finished: FinishedCursor = await connection._execute(
-                run_many, connection._conn, operation, seq_of_parameters)
+            finished: FinishedCursor = await connection._execute(run, connection._conn, operation, parameters)
         self._cursor = finished  # type: ignore[assignment]
+        self._rows = collections.deque(finished.rows or ())
         return finished
 
 

@@ -16,7 +16,7 @@ from gatewayd.services.container import Services, build_services
 from gatewayd.services.gateway import ReceivedSms
 from gatewayd.services.views import MessageView, Page, Principal
 from tests.services.conftest import Stack
-from tests.services.world import Org, organization, physical_sim, principal_for_user
+from tests.services.world import PASSWORD, Org, organization, physical_sim, principal_for_user
 
 
 @pytest.fixture
@@ -58,6 +58,13 @@ async def world(services: Services) -> tuple[Org, int]:
     return org, sim_id
 
 
+async def colleague(services: Services) -> Principal:
+    """Bob, another user of acme with a personal access token."""
+    await services.admin.create_user("acme", email="bob@acme.example", name="bob", password=PASSWORD,
+                                     team=None)
+    return await principal_for_user(services, "bob@acme.example")
+
+
 async def test_a_repeated_read_is_served_from_memory_and_a_new_message_is_seen(
         live: tuple[Services, LocalEventBus]) -> None:
     services, _ = live
@@ -77,9 +84,7 @@ async def test_another_users_lock_turns_cached_reads_into_409_and_release_back(
         live: tuple[Services, LocalEventBus], stack: Stack) -> None:
     services, _ = live
     org, sim_id = await world(services)
-    await services.admin.create_user("acme", email="bob@acme.example", name="bob",
-                                     password="correct horse battery", team=None)
-    bob = await principal_for_user(services, "bob@acme.example")
+    bob = await colleague(services)
     await received(services, sim_id, "code 1234")
     await services.messages.page_for(org.user, sim_id, page=1, per_page=10)  # cached now
     await services.locks.acquire(bob, sim_id)
@@ -121,9 +126,7 @@ async def test_a_lock_that_expires_by_the_clock_alone_stops_refusing(
         live: tuple[Services, LocalEventBus], stack: Stack) -> None:
     services, _ = live
     org, sim_id = await world(services)
-    await services.admin.create_user("acme", email="bob@acme.example", name="bob",
-                                     password="correct horse battery", team=None)
-    bob = await principal_for_user(services, "bob@acme.example")
+    bob = await colleague(services)
     await services.locks.acquire(bob, sim_id, duration_s=3)  # default page-cache ttl is 5 s
     await services.messages.page_for(bob, sim_id, page=1, per_page=10)  # cached with bob's lock
     with pytest.raises(Conflict):
