@@ -31,7 +31,7 @@ from bench.webhooks.daemon import (
     stored_at,
     team_with_every_sim,
 )
-from bench.webhooks.drain import DRAIN_HEADER, DrainOutcome, drain, drain_row
+from bench.webhooks.drain import DRAIN_HEADER, DrainOutcome, arrivals_at, drain, drain_row
 
 RESULTS = Path(__file__).resolve().parent.parent / "RESULTS.md"
 FINDINGS = Path(__file__).resolve().parent / "findings.md"  # before/after and profile, kept by hand
@@ -137,20 +137,9 @@ async def run_scenario(
     injected = await inject_at_rate(http, daemon, scenario, first)
     expected = len(injected) * len(paths)
 
-    def ours() -> dict[tuple[str, int], float]:
-        return {key: at for key, at in receiver.arrivals.items() if key[0] in paths}
-
-    deadline = time.time() + DRAIN_TIMEOUT_S
-    while len(ours()) < expected and time.time() < deadline:
-        receiver.changed.clear()
-        try:
-            async with asyncio.timeout(max(0.0, deadline - time.time())):
-                await receiver.changed.wait()
-        except TimeoutError:
-            break
+    arrivals = await arrivals_at(receiver, paths, expected, DRAIN_TIMEOUT_S)
     for integration_id in ids:  # later scenarios do not deliver to these receivers too
         await deactivate_integration(api, integration_id)
-    arrivals = ours()
     latencies = [(at - injected[number]) * 1000 for (_, number), at in arrivals.items()]
     stored = stored_at(daemon, ids)
     by_path = dict(zip(paths, ids, strict=True))

@@ -38,6 +38,24 @@ class DrainOutcome:
     p99_ms: float
 
 
+async def arrivals_at(receiver: Arrivals, paths: list[str], expected: int,
+                      timeout_s: float) -> dict[tuple[str, int], float]:
+    """The receipts on `paths` once `expected` have come (or at the deadline), woken by each arrival."""
+
+    def ours() -> dict[tuple[str, int], float]:
+        return {key: at for key, at in receiver.arrivals.items() if key[0] in paths}
+
+    deadline = time.time() + timeout_s
+    while len(ours()) < expected and time.time() < deadline:
+        receiver.changed.clear()
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.time())):
+                await receiver.changed.wait()
+        except TimeoutError:
+            break
+    return ours()
+
+
 def prefill(daemon: Daemon, integration_id: int, first: int, count: int) -> float:
     """Write `count` due rows for the integration in one transaction; returns the commit's epoch time."""
     now = datetime.now(UTC)
@@ -74,20 +92,9 @@ async def drain(
     }
     expected = rows * integrations
 
-    def ours() -> dict[tuple[str, int], float]:
-        return {key: at for key, at in receiver.arrivals.items() if key[0] in paths}
-
-    deadline = time.time() + timeout_s
-    while len(ours()) < expected and time.time() < deadline:
-        receiver.changed.clear()
-        try:
-            async with asyncio.timeout(max(0.0, deadline - time.time())):
-                await receiver.changed.wait()
-        except TimeoutError:
-            break
+    arrivals = await arrivals_at(receiver, paths, expected, timeout_s)
     for integration_id in ids:
         await deactivate_integration(api, integration_id)
-    arrivals = ours()
     by_path = dict(zip(paths, ids, strict=True))
     latencies = sorted((at - committed[by_path[path]]) * 1000 for (path, _), at in arrivals.items())
     times = sorted(arrivals.values())
