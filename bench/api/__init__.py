@@ -13,7 +13,6 @@ import contextlib
 import json
 import multiprocessing
 import platform
-import socket
 import tempfile
 import time
 import uuid
@@ -31,6 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.app import create_app
 from api.settings import ApiSettings
+from bench.processes import free_port
 from gatewayd.clock import SystemClock
 from gatewayd.events import LocalEventBus
 from gatewayd.services.container import build_services
@@ -136,12 +136,6 @@ async def load(name: str, base: str, key: str, requests_of: list[tuple[str, str]
     latencies.sort()
     return Run(name, len(latencies), len(latencies) / elapsed, latencies[len(latencies) // 2] * 1000,
                latencies[int(len(latencies) * 0.99)] * 1000, errors)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_up(base: str) -> None:

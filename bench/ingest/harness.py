@@ -7,11 +7,7 @@ Measures only; asserts nothing beyond "everything arrived" (a run that lost a me
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import signal
-import socket
-import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -22,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.processes import daemon_process, free_port
 from gatewayd.fakemodem.bank import FakeBank
 from gatewayd.fakemodem.network import encode_incoming
 from gatewayd.fakemodem.pty import LinkTiming
@@ -84,12 +81,6 @@ def daemon_usage(pid: int) -> DaemonUsage:
     return DaemonUsage(cpu, peak_kib / 1024)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Daemon:
     process: asyncio.subprocess.Process
@@ -145,28 +136,11 @@ async def running_daemon(ports: Sequence[Path], workdir: Path, db_url: str) -> A
             "--listen", f"127.0.0.1:{free_port()}", "--json"]  # fmt: skip
     for port in ports:
         args += ["--modem", str(port)]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, *(["-m", "cProfile", "-o", PROFILE_FILE] if PROFILE_FILE else []), "-m", "gatewayd",
-        *args, cwd=workdir,
-        stdout=asyncio.subprocess.PIPE, stderr=(workdir / "daemon.log").open("wb"),
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(STARTUP_TIMEOUT_S):
-            banner = await process.stdout.readline()
-        if not banner:
-            raise RuntimeError(f"simrelay serve exited: {(workdir / 'daemon.log').read_text()[-2000:]}")
-        json.loads(banner)
+    profiling = ["-m", "cProfile", "-o", PROFILE_FILE] if PROFILE_FILE else []
+    async with daemon_process(args, cwd=workdir, log=workdir / "daemon.log",
+                              startup_timeout_s=STARTUP_TIMEOUT_S, stop_timeout_s=30,
+                              python_args=profiling) as (process, _banner):
         yield Daemon(process, db_url)
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(30):
-                    await process.wait()
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
 
 async def wait_until_serving(bank: FakeBank, settle_s: float) -> None:

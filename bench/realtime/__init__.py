@@ -16,7 +16,6 @@ import json
 import multiprocessing
 import os
 import pstats
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from api.pusher import protocol
+from bench.processes import free_port
 from bench.realtime.clients import WorkerReport, WorkerSetup, run_worker
 
 APP_ID, APP_KEY, APP_SECRET = "1", "bench-key", "bench-secret"
@@ -196,12 +196,6 @@ def write_results(text: str, argv: list[str]) -> None:
     else:
         current = current.rstrip("\n") + "\n\n" + section + "\n"
     RESULTS.write_text(current)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_for_server(base: str) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
-import socket
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -19,13 +17,9 @@ from typing import Any
 
 import aiohttp
 
+from bench.processes import daemon_process, free_port
+
 STARTUP_TIMEOUT_S = 90.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -54,27 +48,9 @@ async def running_daemon(root: Path, modems: int, *, max_in_flight: int) -> Asyn
         "serve", "--config", str(root / "simrelay.toml"), "--simulate", str(modems), "--db", db_url,
         "--listen", f"127.0.0.1:{free_port()}", "--simulate-control", f"127.0.0.1:{free_port()}", "--json",
     ]  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gatewayd", *args, cwd=root, stdout=asyncio.subprocess.PIPE,
-        stderr=(root / "serve.log").open("wb"),
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(STARTUP_TIMEOUT_S):
-            line = await proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"simrelay serve exited before its banner; see {root / 'serve.log'}")
-        banner = json.loads(line)
-        yield Daemon(root, proc.pid, banner["base_url"], banner["control_url"], banner["admin_api_key"])
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(15):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+    async with daemon_process(args, cwd=root, log=root / "serve.log", startup_timeout_s=STARTUP_TIMEOUT_S,
+                              stop_timeout_s=15) as (process, banner):
+        yield Daemon(root, process.pid, banner["base_url"], banner["control_url"], banner["admin_api_key"])
 
 
 async def admin(daemon: Daemon, *args: str) -> dict[str, Any]:
