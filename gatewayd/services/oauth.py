@@ -201,23 +201,13 @@ class OAuthService:
     async def check_authorization(self, params: Pairs) -> ConsentRequest:
         """Validate an authorization request: UntrustedRedirect (show a page) when the client or redirect_uri
         is not trusted, AuthorizationRefused (redirect with `error`) for anything else that is wrong."""
-        snapshot, request = await self._authorization_snapshot(params)
-        server = Server(snapshot)
-        try:
-            grant = server.get_consent_grant(request)
-        except OAuth2Error as error:
-            raise _refusal(error) from error
+        _, _, request, grant = await self._consent_grant(params)
         client: ClientRecord = grant.client
         return ConsentRequest(client.name, client.client_id, tuple(request.scope.split()), grant.redirect_uri)
 
     async def decide(self, params: Pairs, user_id: int | None) -> str:
         """The redirect location after consent: with a new `code`, or `error=access_denied` (user_id None)."""
-        snapshot, request = await self._authorization_snapshot(params)
-        server = Server(snapshot)
-        try:
-            grant = server.get_consent_grant(request)
-        except OAuth2Error as error:
-            raise _refusal(error) from error
+        snapshot, server, request, grant = await self._consent_grant(params)
         status, _, headers = server.create_authorization_response(
             request, EndUser(user_id) if user_id is not None else None, grant)
         location = dict(headers).get("Location")
@@ -234,6 +224,16 @@ class OAuthService:
                     expires_at=record.expires_at,
                     used_at=None, created_at=snapshot.now))
         return location
+
+    async def _consent_grant(self, params: Pairs) -> tuple[Snapshot, Server, FormRequest, Any]:
+        """The authorization request checked by Authlib: (its snapshot, server, request, consent grant), or
+        the refusal to show or redirect with."""
+        snapshot, request = await self._authorization_snapshot(params)
+        server = Server(snapshot)
+        try:
+            return snapshot, server, request, server.get_consent_grant(request)
+        except OAuth2Error as error:
+            raise _refusal(error) from error
 
     async def _authorization_snapshot(self, params: Pairs) -> tuple[Snapshot, FormRequest]:
         async with read_transaction(self._sessions) as session:
