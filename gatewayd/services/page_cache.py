@@ -11,6 +11,8 @@ Correctness rules:
   on: the process itself on SQLite, LISTEN/NOTIFY on PostgreSQL). Without it every read goes to the store.
 - A read remembers the SIM's generation *before* it queries; an event in the meantime bumps the
   generation and the entry is born stale. An event can never be missed that way, only a read wasted.
+- A change is seen once its event has been applied: a loop turn after the commit in the process that
+  made it, the LISTEN/NOTIFY delay in the others (the same window the realtime feed has).
 - Events are best-effort (a bus that overflowed, a LISTEN connection that was down): an overflow clears
   everything, and `ttl_s` bounds how long a page can outlive a lost event.
 - Who may see a SIM (organisation, team) has no events; a positive answer is remembered for `ttl_s`,
